@@ -1,0 +1,393 @@
+//! Judging: a finished record and a scenario's expectations in, verdicts and outcomes out.
+//!
+//! Pure code over the record; it never probes, never waits, never looks at a lab. Every lab's
+//! record is judged by these same functions, which is what makes sim and real reports comparable.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::record::{MarkKind, Record, Sample, Service};
+use crate::scenario::Expect;
+
+/// How a service fared, as a user would say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every probe answered, or failures formed clean gaps (a failover).
+    Available,
+    /// Some probes failed, interleaved with successes.
+    Degraded,
+    /// The service was lost for most of the fault.
+    Unavailable,
+}
+
+impl Verdict {
+    /// The word used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Available => "available",
+            Verdict::Degraded => "degraded",
+            Verdict::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// Whether an expectation held. Ordered so that `max()` combines: any failure wins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Every expectation held.
+    Passed,
+    /// The drill could not finish (a lab error): nothing can be said.
+    Unknown,
+    /// An expectation did not hold.
+    Failed,
+}
+
+impl Outcome {
+    /// The process exit code for this outcome: 0 passed, 1 failed, 3 unknown.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Passed => 0,
+            Outcome::Failed => 1,
+            Outcome::Unknown => 3,
+        }
+    }
+}
+
+/// A continuous run of failed probes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Gap {
+    /// First failed probe.
+    pub start: Duration,
+    /// Length: until the next successful probe (or the end of the record).
+    pub len: Duration,
+    /// The most frequent failure cause in the run.
+    pub cause: String,
+}
+
+/// The judgement of one service in one drill.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ServiceResult {
+    /// Fraction of probes that succeeded.
+    pub availability: f64,
+    /// Probes sent.
+    pub n_probes: usize,
+    /// Probes that failed.
+    pub n_failed: usize,
+    /// The longest gap, if any probe failed.
+    pub max_gap: Option<Gap>,
+    /// Available, degraded or unavailable.
+    pub verdict: Verdict,
+    /// What was expected, if the scenario said.
+    pub expect: Option<Expect>,
+    /// Whether the expectation held (passed when nothing was expected).
+    pub outcome: Outcome,
+    /// One sentence saying why, for the reports.
+    pub why: String,
+}
+
+impl ServiceResult {
+    /// The longest gap in seconds (0 when no probe failed).
+    pub fn max_gap_s(&self) -> f64 {
+        self.max_gap.as_ref().map_or(0.0, |g| g.len.as_secs_f64())
+    }
+}
+
+/// Failure runs closer than this to each other count as one degraded stretch.
+pub const INTERLEAVE: Duration = Duration::from_secs(5);
+
+/// Judges every service of a record against the expectations.
+pub fn judge(
+    record: &Record,
+    expect: &BTreeMap<Service, Expect>,
+) -> BTreeMap<Service, ServiceResult> {
+    Service::ALL
+        .into_iter()
+        .filter(|s| !record.of(*s).is_empty() || expect.contains_key(s))
+        .map(|s| (s, judge_service(record, s, expect.get(&s).copied())))
+        .collect()
+}
+
+/// Judges one service.
+pub fn judge_service(record: &Record, service: Service, expect: Option<Expect>) -> ServiceResult {
+    let samples = record.of(service);
+    let gaps = gaps(samples, record.end);
+    let n_failed = samples.iter().filter(|s| !s.ok).count();
+    let availability = if samples.is_empty() {
+        0.0
+    } else {
+        1.0 - n_failed as f64 / samples.len() as f64
+    };
+    let window = fault_window(record);
+    let verdict = verdict(&gaps, window);
+    let max_gap = gaps
+        .iter()
+        .max_by_key(|g| (g.len, std::cmp::Reverse(g.start)))
+        .cloned();
+    let (outcome, why) = match (samples.is_empty(), expect) {
+        (true, _) => (
+            Outcome::Unknown,
+            "no probe of this service was recorded".to_owned(),
+        ),
+        (false, None) => (Outcome::Passed, describe(verdict, max_gap.as_ref())),
+        (false, Some(Expect::Available { max_gap: allowed })) => {
+            check_available(max_gap.as_ref(), allowed, verdict)
+        }
+        (false, Some(Expect::Unavailable)) => check_unavailable(samples, window),
+    };
+    ServiceResult {
+        availability,
+        n_probes: samples.len(),
+        n_failed,
+        max_gap,
+        verdict,
+        expect,
+        outcome,
+        why,
+    }
+}
+
+/// The span of the drill under fault: from the first fault mark to the first undo after it
+/// (or the end of the record).
+pub fn fault_window(record: &Record) -> Option<(Duration, Duration)> {
+    let start = record.marks.iter().find(|m| m.kind == MarkKind::Fault)?.at;
+    let end = record
+        .marks
+        .iter()
+        .find(|m| m.kind == MarkKind::Undo && m.at >= start)
+        .map_or(record.end, |m| m.at);
+    Some((start, end))
+}
+
+/// The failure runs of a service, in time order.
+pub fn gaps(samples: &[Sample], end: Duration) -> Vec<Gap> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < samples.len() {
+        if samples[i].ok {
+            i += 1;
+            continue;
+        }
+        let j = samples[i..]
+            .iter()
+            .position(|s| s.ok)
+            .map_or(samples.len(), |p| i + p);
+        let stop = samples.get(j).map_or(end.max(samples[j - 1].at), |s| s.at);
+        out.push(Gap {
+            start: samples[i].at,
+            len: stop - samples[i].at,
+            cause: main_cause(&samples[i..j]),
+        });
+        i = j;
+    }
+    out
+}
+
+fn main_cause(run: &[Sample]) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in run {
+        *counts.entry(s.cause.as_ref()).or_default() += 1;
+    }
+    // Most frequent; ties go to the name first in order, so the result is deterministic.
+    let best = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)));
+    best.map_or(String::new(), |(c, _)| (*c).to_owned())
+}
+
+fn verdict(gaps: &[Gap], window: Option<(Duration, Duration)>) -> Verdict {
+    let Some(longest) = gaps.iter().map(|g| g.len).max() else {
+        return Verdict::Available;
+    };
+    if let Some((start, end)) = window {
+        if end > start && longest * 2 >= end - start {
+            return Verdict::Unavailable;
+        }
+    }
+    let interleaved = gaps
+        .windows(2)
+        .any(|w| w[1].start.saturating_sub(w[0].start + w[0].len) < INTERLEAVE);
+    if interleaved {
+        Verdict::Degraded
+    } else {
+        Verdict::Available
+    }
+}
+
+fn describe(verdict: Verdict, gap: Option<&Gap>) -> String {
+    match gap {
+        None => "every probe answered".to_owned(),
+        Some(g) => format!(
+            "{}; longest gap {:.1} s from {:.1} s ({})",
+            verdict.as_str(),
+            g.len.as_secs_f64(),
+            g.start.as_secs_f64(),
+            g.cause
+        ),
+    }
+}
+
+fn check_available(gap: Option<&Gap>, allowed: Duration, verdict: Verdict) -> (Outcome, String) {
+    match gap {
+        Some(g) if g.len > allowed => (
+            Outcome::Failed,
+            format!(
+                "gap of {:.1} s from {:.1} s exceeds max_gap {:.1} s: {}",
+                g.len.as_secs_f64(),
+                g.start.as_secs_f64(),
+                allowed.as_secs_f64(),
+                g.cause
+            ),
+        ),
+        _ => (Outcome::Passed, describe(verdict, gap)),
+    }
+}
+
+fn check_unavailable(
+    samples: &[Sample],
+    window: Option<(Duration, Duration)>,
+) -> (Outcome, String) {
+    let Some((start, end)) = window else {
+        return (
+            Outcome::Failed,
+            "expected unavailable, but the scenario has no fault".to_owned(),
+        );
+    };
+    let during: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.at >= start && s.at < end)
+        .collect();
+    let Some(first) = during.iter().position(|s| !s.ok) else {
+        return (
+            Outcome::Failed,
+            "expected unavailable, but every probe answered during the fault".to_owned(),
+        );
+    };
+    match during[first..].iter().find(|s| s.ok) {
+        Some(s) => (
+            Outcome::Failed,
+            format!(
+                "expected unavailable, but a probe answered at {:.1} s during the fault",
+                s.at.as_secs_f64()
+            ),
+        ),
+        None => (
+            Outcome::Passed,
+            format!(
+                "unavailable as expected from {:.1} s until the fault was undone at {:.1} s ({})",
+                during[first].at.as_secs_f64(),
+                end.as_secs_f64(),
+                main_cause(&samples_from(samples, during[first].at, end))
+            ),
+        ),
+    }
+}
+
+fn samples_from(samples: &[Sample], from: Duration, to: Duration) -> Vec<Sample> {
+    samples
+        .iter()
+        .filter(|s| s.at >= from && s.at < to)
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::MarkKind;
+
+    /// A record of one service from a pattern: `.` success, `x` failure, one char per 200 ms;
+    /// `F` marks a fault and `U` an undo at that position (they take no probe slot).
+    fn record(pattern: &str) -> Record {
+        let mut rec = Record::default();
+        let mut t = Duration::ZERO;
+        for c in pattern.chars() {
+            match c {
+                'F' => rec.mark(t, MarkKind::Fault, "fault"),
+                'U' => rec.mark(t, MarkKind::Undo, "undo"),
+                c => {
+                    let ok = c == '.';
+                    let cause = if ok { "" } else { "down" };
+                    rec.push(
+                        Service::Api,
+                        Sample {
+                            at: t,
+                            ok,
+                            latency: Duration::ZERO,
+                            cause: cause.into(),
+                        },
+                    );
+                    t += Duration::from_millis(200);
+                }
+            }
+        }
+        rec
+    }
+
+    fn check(pattern: &str, expect: Option<Expect>) -> ServiceResult {
+        judge_service(&record(pattern), Service::Api, expect)
+    }
+
+    #[test]
+    fn clean_failover_is_available_with_its_gap() {
+        let r = check("....Fxxxxx.........................U.....", None);
+        assert_eq!(r.verdict, Verdict::Available);
+        assert_eq!(r.max_gap.unwrap().len, Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn interleaved_failures_are_degraded() {
+        let r = check("....F.x..x..x..x.......................U..", None);
+        assert_eq!(r.verdict, Verdict::Degraded);
+        assert_eq!(r.max_gap_s(), 0.2);
+    }
+
+    #[test]
+    fn lost_for_the_fault_is_unavailable() {
+        let r = check(
+            "...Fxxxxxxxxxxxxxxxxxxxxxxxx...U....",
+            Some(Expect::Unavailable),
+        );
+        assert_eq!(r.verdict, Verdict::Unavailable);
+        assert_eq!(r.outcome, Outcome::Failed, "{}", r.why);
+        let r = check(
+            "...FxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxUx..",
+            Some(Expect::Unavailable),
+        );
+        assert_eq!(r.outcome, Outcome::Passed, "{}", r.why);
+    }
+
+    #[test]
+    fn max_gap_is_a_bound() {
+        let gap = |s| {
+            Some(Expect::Available {
+                max_gap: Duration::from_millis(s),
+            })
+        };
+        assert_eq!(check("..Fxxxxx...U", gap(1000)).outcome, Outcome::Passed);
+        let r = check("..Fxxxxxx..U", gap(1000));
+        assert_eq!(r.outcome, Outcome::Failed);
+        assert!(
+            r.why
+                .starts_with("gap of 1.2 s from 0.4 s exceeds max_gap 1.0 s: down"),
+            "{}",
+            r.why
+        );
+    }
+
+    #[test]
+    fn gap_running_to_the_end_counts_to_the_end() {
+        let rec = record("..Fxxx");
+        assert_eq!(
+            gaps(rec.of(Service::Api), Duration::from_secs(2))[0].len,
+            Duration::from_millis(1600)
+        );
+    }
+
+    #[test]
+    fn outcomes_combine_with_max() {
+        assert_eq!(Outcome::Passed.max(Outcome::Failed), Outcome::Failed);
+        assert_eq!(Outcome::Passed.max(Outcome::Unknown), Outcome::Unknown);
+    }
+}
