@@ -8,7 +8,13 @@
 //! **Boundary:** the IO-free layers (`scenario`, `sim`, `verdict`, `report`, `record`) import no
 //! tokio, russh, virt or testcontainers; `tests/tidy.rs` checks.
 
+pub mod cli;
 pub mod disk;
+pub mod drill;
+pub mod explore;
+pub mod matrix;
 pub mod record;
+pub mod report;
 pub mod scenario;
+pub mod sim;
 pub mod verdict;

@@ -541,9 +541,9 @@ mod raw {
         let (field, message) = match generic {
             Ok(value) => match serde_path_to_error::deserialize::<_, RawScenario>(value) {
                 Err(e) => (path_name(&e.path().to_string()), e.into_inner().to_string()),
-                Ok(_) => ("(document)".to_owned(), first_line(&err.to_string())),
+                Ok(_) => ("(document)".to_owned(), bare_message(err)),
             },
-            Err(_) => ("(document)".to_owned(), first_line(&err.to_string())),
+            Err(_) => ("(document)".to_owned(), bare_message(err)),
         };
         ParseError {
             line,
@@ -560,8 +560,16 @@ mod raw {
         }
     }
 
-    fn first_line(s: &str) -> String {
-        s.lines().next().unwrap_or("").to_owned()
+    /// serde-saphyr's message without its own `error: line L column C:` prefix (the line is
+    /// printed once, in front).
+    fn bare_message(err: &serde_saphyr::Error) -> String {
+        let s = err.to_string();
+        let s = s.lines().next().unwrap_or("");
+        let s = s.strip_prefix("error: ").unwrap_or(s);
+        match s.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+            Some((_, rest)) => rest.to_owned(),
+            None => s.to_owned(),
+        }
     }
 
     /// The 1-based line of the first occurrence of a field path's last key, best effort: used

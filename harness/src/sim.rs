@@ -1,0 +1,1295 @@
+//! The deterministic simulated cluster: a discrete-event model of the seed's three nodes.
+//!
+//! One virtual clock, one event queue, one seeded generator. Components follow the real
+//! protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
+//! with priority skew, HAProxy health checks (refused vs silent), etcd leader election and
+//! quorum (no pre-vote in 3.4: an isolated member disrupts on heal), kube-apiserver on its local
+//! etcd, kubelet heartbeats, node NotReady and eviction, traefik routing to pods, Ceph mon quorum,
+//! OSD mark-down by peer reports, and PGs by min_size. Probes act as a client through the VIP.
+//!
+//! **Invariant:** time only from `self.now`, randomness only from `self.rng` (one seed).
+//! **Boundary:** no IO, no async, no wall clock.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use provisioner::model::{ClusterModel, LbCheck, NodeId, Profile, VrrpCheck};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::record::{Record, Sample, Service};
+use crate::scenario::{Daemon, FaultKind};
+
+/// Most events the queue may hold at once.
+pub const QUEUE_LEN_MAX: usize = 10_000;
+/// Most events one simulation may process (about a simulated day of the seed cluster).
+pub const EVENTS_MAX: u64 = 50_000_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    Advert(NodeId, u64),
+    MasterDown(NodeId, u64),
+    VrrpScript(NodeId),
+    LbCheck { on: NodeId, fe: u8, srv: NodeId },
+    LbSilent { on: NodeId, fe: u8, srv: NodeId },
+    EtcdCampaign(NodeId, u64),
+    EtcdStepDown(NodeId),
+    OsdMarkDown(NodeId, u64),
+    OsdMarkUp(NodeId),
+    OsdOut(NodeId, u64),
+    Boot(NodeId, u64),
+    PowerOn(NodeId),
+    Heartbeat(NodeId),
+    NodeMonitor,
+    Probe,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Vrrp {
+    Off,
+    Backup,
+    Master,
+    Fault,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct ServerCheck {
+    up: bool,
+    fails: u32,
+    oks: u32,
+}
+
+#[derive(Clone, Debug)]
+struct NodeState {
+    powered: bool,
+    /// Services run from this time on (boot finished).
+    up_at: Duration,
+    /// Incremented at every power change so stale timers are ignored.
+    life: u64,
+    link: bool,
+    isolated: bool,
+    loss: f64,
+    delay: Duration,
+    stopped: Vec<Daemon>,
+    vrrp: Vrrp,
+    vrrp_gen: u64,
+    /// The VIP is still configured here though keepalived is gone (SIGKILL leaves it).
+    stale_vip: bool,
+    check_ok: bool,
+    prio_bonus: u8,
+    /// Health of each backend, per frontend (0 api, 1 ingress), as this node's HAProxy sees it.
+    lb: [Vec<ServerCheck>; 2],
+    rr: [usize; 2],
+    traefik_rr: usize,
+    etcd_term: u64,
+    etcd_gen: u64,
+    cordoned: bool,
+    disk_failed: bool,
+    disk_latency: Duration,
+    osd_gen: u64,
+    last_heartbeat: Duration,
+    ready: bool,
+}
+
+/// Where the app pods behind the ingress run: one entry per pod, its node.
+#[derive(Clone, Debug)]
+struct Pods(Vec<NodeId>);
+
+/// The simulated cluster.
+pub struct Sim {
+    model: ClusterModel,
+    now: Duration,
+    rng: ChaCha8Rng,
+    queue: BinaryHeap<Reverse<(Duration, u64, Event)>>,
+    seq: u64,
+    n_events: u64,
+    nodes: Vec<NodeState>,
+    arp: Option<NodeId>,
+    arp_stale_at: Duration,
+    arp_resolve_at: Option<Duration>,
+    etcd_leader: Option<NodeId>,
+    etcd_term: u64,
+    osd_up: Vec<bool>,
+    osd_in: Vec<bool>,
+    peering_until: Duration,
+    pgs: Vec<Vec<NodeId>>,
+    pods: Pods,
+    probing: bool,
+    n_probe: u64,
+    pending: Vec<(Service, Sample)>,
+    masters_since: Option<Duration>,
+    violations: Vec<String>,
+}
+
+fn any_of<T: Copy>(rng: &mut ChaCha8Rng, items: &[T]) -> Option<T> {
+    (!items.is_empty()).then(|| items[rng.random_range(0..items.len())])
+}
+
+impl Sim {
+    /// A converged, healthy cluster at time zero: node priorities settled, the VIP on the
+    /// highest-priority node, an etcd leader, every backend UP, every OSD up and in.
+    pub fn new(model: ClusterModel, seed: u64) -> Sim {
+        let n = model.nodes.len();
+        assert!((1..=16).contains(&n), "1 to 16 nodes");
+        let node = NodeState {
+            powered: true,
+            up_at: Duration::ZERO,
+            life: 0,
+            link: true,
+            isolated: false,
+            loss: 0.0,
+            delay: Duration::ZERO,
+            stopped: Vec::new(),
+            vrrp: Vrrp::Backup,
+            vrrp_gen: 0,
+            stale_vip: false,
+            check_ok: true,
+            prio_bonus: 0,
+            lb: [
+                vec![
+                    ServerCheck {
+                        up: true,
+                        fails: 0,
+                        oks: 0
+                    };
+                    n
+                ],
+                vec![
+                    ServerCheck {
+                        up: true,
+                        fails: 0,
+                        oks: 0
+                    };
+                    n
+                ],
+            ],
+            rr: [0, 0],
+            traefik_rr: 0,
+            etcd_term: 1,
+            etcd_gen: 0,
+            cordoned: false,
+            disk_failed: false,
+            disk_latency: model.ceph.write_latency,
+            osd_gen: 0,
+            last_heartbeat: Duration::ZERO,
+            ready: true,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let pgs = placement(&model, &mut rng);
+        let pods = Pods(
+            model
+                .node_ids()
+                .filter(|&i| model.node(i).worker)
+                .cycle()
+                .take(model.kube.app_replicas as usize)
+                .collect(),
+        );
+        let etcd_leader = model.node_ids().find(|&i| model.node(i).control_plane);
+        let mut sim = Sim {
+            nodes: vec![node; n],
+            now: Duration::ZERO,
+            rng,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            n_events: 0,
+            arp: None,
+            arp_stale_at: Duration::ZERO,
+            arp_resolve_at: None,
+            etcd_leader,
+            etcd_term: 1,
+            osd_up: model.nodes.iter().map(|n| n.storage()).collect(),
+            osd_in: model.nodes.iter().map(|n| n.storage()).collect(),
+            peering_until: Duration::ZERO,
+            pgs,
+            pods,
+            probing: false,
+            n_probe: 0,
+            pending: Vec::new(),
+            masters_since: None,
+            violations: Vec::new(),
+            model,
+        };
+        sim.start();
+        sim
+    }
+
+    fn start(&mut self) {
+        let ids: Vec<NodeId> = self.model.node_ids().collect();
+        let master = ids
+            .iter()
+            .copied()
+            .filter(|&i| self.model.node(i).proxy)
+            .max_by_key(|&i| (self.priority(i), Reverse(i)));
+        for &i in &ids {
+            if !self.model.node(i).proxy {
+                self.nodes[i.index()].vrrp = Vrrp::Off;
+                continue;
+            }
+            if Some(i) == master {
+                // keepalived started at some moment before the drill: a random advert phase.
+                self.become_master(i);
+                let g = self.nodes[i.index()].vrrp_gen + 1;
+                self.nodes[i.index()].vrrp_gen = g;
+                let phase = self.jitter(self.model.keepalived.advert_int);
+                self.at(phase, Event::Advert(i, g));
+            } else {
+                self.arm_master_down(i);
+            }
+            let off = self.jitter(self.model.keepalived.check_interval);
+            self.at(off, Event::VrrpScript(i));
+            for srv in ids.clone() {
+                for fe in 0..2 {
+                    let off = self.jitter(self.model.haproxy.check_inter);
+                    self.at(off, Event::LbCheck { on: i, fe, srv });
+                }
+            }
+        }
+        if self.model.profile == Profile::Kubernetes {
+            for &i in &ids {
+                let off = self.jitter(self.model.kube.kubelet_lease_renew);
+                self.at(off, Event::Heartbeat(i));
+            }
+            self.at(self.model.kube.node_monitor_period, Event::NodeMonitor);
+        }
+    }
+
+    /// A random offset in `[0, d)`, to spread periodic timers.
+    fn jitter(&mut self, d: Duration) -> Duration {
+        d.mul_f64(self.rng.random::<f64>())
+    }
+
+    fn at(&mut self, delay: Duration, ev: Event) {
+        assert!(
+            self.queue.len() < QUEUE_LEN_MAX,
+            "event queue over QUEUE_LEN_MAX"
+        );
+        self.seq += 1;
+        self.queue.push(Reverse((self.now + delay, self.seq, ev)));
+    }
+
+    /// Current simulated time.
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// The model this simulation runs.
+    pub fn model(&self) -> &ClusterModel {
+        &self.model
+    }
+
+    /// Safety violations seen so far (empty in a correct model).
+    pub fn violations(&self) -> &[String] {
+        &self.violations
+    }
+
+    /// Starts or stops the probes (every `probes.interval`, through the VIP).
+    pub fn set_probing(&mut self, on: bool) {
+        if on && !self.probing {
+            self.at(Duration::ZERO, Event::Probe);
+        }
+        self.probing = on;
+    }
+
+    /// Runs the simulation until `until`, moving probe samples into `rec` (times shifted by
+    /// `offset`, the drill clock's origin).
+    pub fn run_until(&mut self, until: Duration, rec: &mut Record) {
+        while let Some(&Reverse((t, _, _))) = self.queue.peek() {
+            if t > until {
+                break;
+            }
+            let Reverse((t, _, ev)) = self.queue.pop().expect("peeked");
+            assert!(t >= self.now, "time went backwards");
+            self.now = t;
+            self.n_events += 1;
+            assert!(self.n_events <= EVENTS_MAX, "more than EVENTS_MAX events");
+            self.handle(ev);
+            for (service, sample) in self.pending.drain(..) {
+                rec.push(service, sample);
+            }
+        }
+        self.now = until;
+    }
+
+    // ---- topology -------------------------------------------------------------------------
+
+    fn alive(&self, i: NodeId) -> bool {
+        let n = &self.nodes[i.index()];
+        n.powered && self.now >= n.up_at
+    }
+
+    fn on_net(&self, i: NodeId) -> bool {
+        let n = &self.nodes[i.index()];
+        self.alive(i) && n.link && !n.isolated
+    }
+
+    /// Whether packets flow between two nodes (a node always reaches itself).
+    fn connected(&self, a: NodeId, b: NodeId) -> bool {
+        a == b && self.alive(a) || self.on_net(a) && self.on_net(b)
+    }
+
+    fn running(&self, i: NodeId, d: Daemon) -> bool {
+        self.alive(i) && !self.nodes[i.index()].stopped.contains(&d)
+    }
+
+    fn lost(&mut self, i: NodeId) -> bool {
+        let loss = self.nodes[i.index()].loss;
+        loss > 0.0 && self.rng.random::<f64>() < loss
+    }
+
+    fn priority(&self, i: NodeId) -> u8 {
+        let n = &self.nodes[i.index()];
+        self.model
+            .vrrp_priority(i, n.check_ok)
+            .saturating_add(n.prio_bonus)
+            .min(254)
+    }
+
+    // ---- events ---------------------------------------------------------------------------
+
+    fn handle(&mut self, ev: Event) {
+        match ev {
+            Event::Advert(i, g) if self.nodes[i.index()].vrrp_gen == g => self.advert(i),
+            Event::MasterDown(i, g) if self.nodes[i.index()].vrrp_gen == g => {
+                if self.nodes[i.index()].vrrp == Vrrp::Backup {
+                    self.become_master(i);
+                }
+            }
+            Event::VrrpScript(i) => self.vrrp_script(i),
+            Event::LbCheck { on, fe, srv } => self.lb_check(on, fe, srv),
+            Event::LbSilent { on, fe, srv } => {
+                self.lb_result(on, fe, srv, false);
+                self.at(
+                    self.model.haproxy.check_inter,
+                    Event::LbCheck { on, fe, srv },
+                );
+            }
+            Event::EtcdCampaign(i, g) if self.nodes[i.index()].etcd_gen == g => {
+                self.etcd_campaign(i)
+            }
+            Event::EtcdStepDown(i) => {
+                if self.etcd_leader == Some(i) && !self.etcd_has_quorum(i) {
+                    self.etcd_leader = None;
+                    self.etcd_elect_soon();
+                }
+            }
+            Event::OsdMarkDown(i, g) if self.nodes[i.index()].osd_gen == g => self.osd_mark_down(i),
+            Event::OsdMarkUp(i) => self.osd_mark_up(i),
+            Event::OsdOut(i, g) if self.nodes[i.index()].osd_gen == g => {
+                if !self.osd_up[i.index()] && self.mon_quorum() {
+                    self.osd_in[i.index()] = false;
+                }
+            }
+            Event::Boot(i, life) if self.nodes[i.index()].life == life => self.booted(i),
+            Event::PowerOn(i) => self.power_on(i),
+            Event::Heartbeat(i) => self.heartbeat(i),
+            Event::NodeMonitor => self.node_monitor(),
+            Event::Probe => self.probe(),
+            _ => {} // a stale timer
+        }
+    }
+
+    fn vrrp_peers(&self, i: NodeId) -> Vec<NodeId> {
+        self.model
+            .node_ids()
+            .filter(|&j| j != i && self.model.node(j).proxy)
+            .collect()
+    }
+
+    fn advert(&mut self, i: NodeId) {
+        if self.nodes[i.index()].vrrp != Vrrp::Master {
+            return;
+        }
+        let p = self.priority(i);
+        for j in self.vrrp_peers(i) {
+            if self.connected(i, j) && !self.lost(i) {
+                self.receive_advert(j, i, p);
+            }
+        }
+        let g = self.nodes[i.index()].vrrp_gen;
+        self.at(self.model.keepalived.advert_int, Event::Advert(i, g));
+    }
+
+    fn receive_advert(&mut self, r: NodeId, s: NodeId, ps: u8) {
+        let pr = self.priority(r);
+        let higher = ps > pr || ps == pr && self.model.node(s).address > self.model.node(r).address;
+        match self.nodes[r.index()].vrrp {
+            Vrrp::Backup if ps == 0 => {
+                let skew = self.model.vrrp_master_down(pr) - 3 * self.model.keepalived.advert_int;
+                self.arm_timer(r, skew);
+            }
+            Vrrp::Backup if higher || self.model.keepalived.nopreempt => self.arm_master_down(r),
+            Vrrp::Master if higher => {
+                self.nodes[r.index()].vrrp = Vrrp::Backup;
+                self.arm_master_down(r);
+            }
+            // A master hearing a lower priority forces a new election: adverts and a GARP burst.
+            Vrrp::Master => self.garp(r),
+            _ => {}
+        }
+    }
+
+    fn arm_master_down(&mut self, i: NodeId) {
+        let d = self.model.vrrp_master_down(self.priority(i));
+        self.arm_timer(i, d);
+    }
+
+    fn arm_timer(&mut self, i: NodeId, d: Duration) {
+        let n = &mut self.nodes[i.index()];
+        n.vrrp_gen += 1;
+        let g = n.vrrp_gen;
+        self.at(d, Event::MasterDown(i, g));
+    }
+
+    fn become_master(&mut self, i: NodeId) {
+        let n = &mut self.nodes[i.index()];
+        n.vrrp = Vrrp::Master;
+        n.vrrp_gen += 1;
+        let g = n.vrrp_gen;
+        self.garp(i);
+        self.at(Duration::ZERO, Event::Advert(i, g));
+    }
+
+    /// Gratuitous ARP: the client's neighbour entry follows the sender, if it hears it.
+    fn garp(&mut self, i: NodeId) {
+        if self.on_net(i) {
+            self.arp = Some(i);
+            self.arp_resolve_at = None;
+        }
+    }
+
+    fn vrrp_script(&mut self, i: NodeId) {
+        let ok = match self.model.keepalived.check {
+            VrrpCheck::HaproxyAlive => self.running(i, Daemon::Haproxy),
+            VrrpCheck::LocalLbHealthz => {
+                self.running(i, Daemon::Haproxy) && self.api_via(i).is_ok()
+            }
+        };
+        self.nodes[i.index()].check_ok = ok;
+        self.at(self.model.keepalived.check_interval, Event::VrrpScript(i));
+    }
+
+    /// What a listener on `srv` answers for frontend `fe`, seen from `on`.
+    fn backend(&self, on: NodeId, fe: u8, srv: NodeId) -> Backend {
+        if !self.connected(on, srv) {
+            return Backend::Silent;
+        }
+        if self.nodes[srv.index()].cordoned && self.model.profile == Profile::Bare {
+            return Backend::Refused;
+        }
+        let (daemon, listens) = match (fe, self.model.profile) {
+            (0, Profile::Bare) => (Daemon::Etcd, self.model.node(srv).control_plane),
+            (0, Profile::Kubernetes) => (Daemon::KubeApiserver, self.model.node(srv).control_plane),
+            _ => (Daemon::Traefik, self.model.node(srv).worker),
+        };
+        if !listens || !self.running(srv, daemon) {
+            return Backend::Refused;
+        }
+        Backend::Open
+    }
+
+    fn lb_check(&mut self, on: NodeId, fe: u8, srv: NodeId) {
+        if !self.running(on, Daemon::Haproxy) {
+            self.at(
+                self.model.haproxy.check_inter,
+                Event::LbCheck { on, fe, srv },
+            );
+            return;
+        }
+        let ok = match self.backend(on, fe, srv) {
+            Backend::Silent => {
+                let wait = self
+                    .model
+                    .haproxy
+                    .timeout_check
+                    .unwrap_or(self.model.haproxy.check_inter);
+                self.at(wait, Event::LbSilent { on, fe, srv });
+                return;
+            }
+            Backend::Refused => false,
+            Backend::Open => {
+                fe != 0
+                    || self.model.haproxy.api_check == LbCheck::Tcp
+                    || self.api_member(srv).is_ok()
+            }
+        };
+        self.lb_result(on, fe, srv, ok);
+        self.at(
+            self.model.haproxy.check_inter,
+            Event::LbCheck { on, fe, srv },
+        );
+    }
+
+    fn lb_result(&mut self, on: NodeId, fe: u8, srv: NodeId, ok: bool) {
+        let (fall, rise) = (self.model.haproxy.check_fall, self.model.haproxy.check_rise);
+        let c = &mut self.nodes[on.index()].lb[usize::from(fe)][srv.index()];
+        if ok {
+            c.fails = 0;
+            c.oks += 1;
+            if c.oks >= rise {
+                c.up = true;
+            }
+        } else {
+            c.oks = 0;
+            c.fails += 1;
+            if c.fails >= fall {
+                c.up = false;
+            }
+        }
+    }
+
+    // ---- etcd -----------------------------------------------------------------------------
+
+    fn etcd_members(&self) -> Vec<NodeId> {
+        self.model
+            .node_ids()
+            .filter(|&i| self.model.node(i).control_plane)
+            .collect()
+    }
+
+    fn etcd_running(&self, i: NodeId) -> bool {
+        self.model.node(i).control_plane && self.running(i, Daemon::Etcd)
+    }
+
+    fn etcd_reach(&self, i: NodeId) -> usize {
+        self.etcd_members()
+            .into_iter()
+            .filter(|&j| self.etcd_running(j) && self.connected(i, j))
+            .count()
+    }
+
+    fn etcd_has_quorum(&self, i: NodeId) -> bool {
+        self.etcd_running(i) && self.etcd_reach(i) >= self.model.etcd_quorum()
+    }
+
+    /// Re-examines etcd after any change of power, network or process state.
+    fn etcd_changed(&mut self, clean_stop: Option<NodeId>) {
+        match self.etcd_leader {
+            Some(l) if !self.etcd_running(l) => {
+                self.etcd_leader = None;
+                // A clean stop hands leadership over at once; a crash waits for an election.
+                let heir = self
+                    .etcd_members()
+                    .into_iter()
+                    .find(|&j| j != l && self.etcd_has_quorum(j));
+                match (clean_stop == Some(l), heir) {
+                    (true, Some(h)) => self.etcd_leader = Some(h),
+                    _ => self.etcd_elect_soon(),
+                }
+            }
+            Some(l) if !self.etcd_has_quorum(l) => {
+                self.at(self.model.etcd.election_timeout, Event::EtcdStepDown(l));
+                self.etcd_elect_soon();
+            }
+            Some(l) => {
+                // A member that campaigned while cut off comes back with a higher term and
+                // forces an election (etcd 3.4 has no pre-vote).
+                let disrupt = self.etcd_members().into_iter().any(|j| {
+                    self.nodes[j.index()].etcd_term > self.etcd_term
+                        && self.etcd_running(j)
+                        && self.connected(l, j)
+                });
+                if disrupt {
+                    self.etcd_term = self
+                        .etcd_members()
+                        .iter()
+                        .map(|j| self.nodes[j.index()].etcd_term)
+                        .max()
+                        .unwrap_or(0);
+                    self.etcd_leader = None;
+                    self.etcd_elect_soon();
+                } else {
+                    self.etcd_elect_soon_cut_off();
+                }
+            }
+            None => self.etcd_elect_soon(),
+        }
+    }
+
+    /// Followers that lost their leader campaign after a randomized election timeout.
+    fn etcd_elect_soon(&mut self) {
+        for j in self.etcd_members() {
+            if self.etcd_running(j) {
+                self.etcd_arm(j);
+            }
+        }
+    }
+
+    fn etcd_elect_soon_cut_off(&mut self) {
+        let Some(l) = self.etcd_leader else { return };
+        for j in self.etcd_members() {
+            if self.etcd_running(j) && !self.connected(l, j) {
+                self.etcd_arm(j);
+            }
+        }
+    }
+
+    fn etcd_arm(&mut self, j: NodeId) {
+        let et = self.model.etcd.election_timeout;
+        let d = et.mul_f64(1.0 + 0.9 * self.rng.random::<f64>());
+        let n = &mut self.nodes[j.index()];
+        n.etcd_gen += 1;
+        let g = n.etcd_gen;
+        self.at(d, Event::EtcdCampaign(j, g));
+    }
+
+    fn etcd_campaign(&mut self, i: NodeId) {
+        if !self.etcd_running(i) {
+            return;
+        }
+        let leader_ok = self
+            .etcd_leader
+            .is_some_and(|l| self.etcd_has_quorum(l) && self.connected(l, i));
+        if leader_ok {
+            return;
+        }
+        if self.etcd_leader.is_none() && self.etcd_has_quorum(i) {
+            self.etcd_term += 1;
+            self.nodes[i.index()].etcd_term = self.etcd_term;
+            self.etcd_leader = Some(i);
+            return;
+        }
+        if !self.model.etcd.pre_vote {
+            self.nodes[i.index()].etcd_term += 1;
+        }
+        self.etcd_arm(i);
+    }
+
+    /// Whether a linearizable write through member `m` commits now.
+    fn api_member(&self, m: NodeId) -> Result<Duration, &'static str> {
+        if !self.etcd_running(m) {
+            return Err("local etcd member down");
+        }
+        let Some(l) = self.etcd_leader else {
+            return Err("etcd has no leader (election)");
+        };
+        if !self.connected(m, l) {
+            return Err("etcd member cut off from the leader");
+        }
+        if !self.etcd_has_quorum(l) {
+            return Err("etcd leader without quorum");
+        }
+        let d = self.nodes[l.index()].delay + self.nodes[m.index()].delay;
+        Ok(2 * self.model.etcd.fsync + 2 * d)
+    }
+
+    /// The API as a client of node `on`'s HAProxy would get it (server picked round-robin).
+    fn api_via(&self, on: NodeId) -> Result<Duration, &'static str> {
+        let up: Vec<NodeId> = self
+            .model
+            .node_ids()
+            .filter(|&s| self.nodes[on.index()].lb[0][s.index()].up)
+            .collect();
+        if up.is_empty() {
+            return Err("haproxy: no API backend UP");
+        }
+        let srv = up[self.nodes[on.index()].rr[0] % up.len()];
+        self.api_server(on, srv)
+    }
+
+    fn api_server(&self, on: NodeId, srv: NodeId) -> Result<Duration, &'static str> {
+        match self.backend(on, 0, srv) {
+            Backend::Silent => Err("haproxy sent it to a silent server not yet DOWN"),
+            Backend::Refused => Err("haproxy sent it to a refusing server not yet DOWN"),
+            Backend::Open => self.api_member(srv),
+        }
+    }
+
+    // ---- Ceph -----------------------------------------------------------------------------
+
+    fn osd_alive(&self, i: NodeId) -> bool {
+        self.model.node(i).storage()
+            && self.running(i, Daemon::CephOsd)
+            && !self.nodes[i.index()].disk_failed
+    }
+
+    fn mon_quorum(&self) -> bool {
+        let mons: Vec<NodeId> = self
+            .model
+            .node_ids()
+            .filter(|&i| self.model.node(i).storage())
+            .take(self.model.ceph.n_mons as usize)
+            .collect();
+        mons.iter().any(|&a| {
+            mons.iter()
+                .filter(|&&b| self.running(b, Daemon::CephMon) && self.connected(a, b))
+                .count()
+                >= self.model.mon_quorum()
+        })
+    }
+
+    /// After a change: an OSD that died silently is reported by its peers after the grace;
+    /// one whose process exited (or that stopped cleanly) is marked down at once.
+    fn ceph_changed(&mut self, clean: bool) {
+        let ids: Vec<NodeId> = self.model.node_ids().collect();
+        for i in ids {
+            let k = i.index();
+            if !self.model.node(i).storage() {
+                continue;
+            }
+            let reachable = self.osd_alive(i) && self.on_net(i);
+            if self.osd_up[k] && !reachable {
+                self.nodes[k].osd_gen += 1;
+                let g = self.nodes[k].osd_gen;
+                let refused = self.alive(i) && self.on_net(i);
+                let d = if clean || refused {
+                    Duration::from_millis(500)
+                } else {
+                    self.osd_detect()
+                };
+                self.at(d, Event::OsdMarkDown(i, g));
+            } else if !self.osd_up[k] && reachable {
+                self.nodes[k].osd_gen += 1;
+                self.at(Duration::from_secs(2), Event::OsdMarkUp(i));
+            }
+        }
+    }
+
+    fn osd_detect(&mut self) -> Duration {
+        let c = &self.model.ceph;
+        // The last ping answered was 0–interval ago; the report goes out when it is older than
+        // the grace; the mons act on the next report tick.
+        let since_last = c.osd_heartbeat_interval.mul_f64(self.rng.random::<f64>());
+        let tick = Duration::from_secs(1).mul_f64(self.rng.random::<f64>());
+        c.osd_heartbeat_grace.saturating_sub(since_last)
+            + c.osd_heartbeat_interval.mul_f64(0.5)
+            + tick
+    }
+
+    fn osd_mark_down(&mut self, i: NodeId) {
+        let reachable = self.osd_alive(i) && self.on_net(i);
+        if reachable || !self.osd_up[i.index()] {
+            return;
+        }
+        let reporters = self
+            .model
+            .node_ids()
+            .filter(|&j| j != i && self.osd_up[j.index()] && self.osd_alive(j) && self.on_net(j))
+            .count();
+        let refused = self.alive(i) && self.on_net(i);
+        if !self.mon_quorum()
+            || (!refused && reporters < self.model.ceph.min_down_reporters as usize)
+        {
+            // Not enough reporters or no quorum: try again at the next report.
+            let g = self.nodes[i.index()].osd_gen;
+            self.at(Duration::from_secs(1), Event::OsdMarkDown(i, g));
+            return;
+        }
+        self.osd_up[i.index()] = false;
+        self.peering_until = self.now + self.model.ceph.peering;
+        let g = self.nodes[i.index()].osd_gen;
+        self.at(self.model.ceph.down_out_interval, Event::OsdOut(i, g));
+    }
+
+    fn osd_mark_up(&mut self, i: NodeId) {
+        if self.osd_up[i.index()] {
+            return;
+        }
+        if !(self.osd_alive(i) && self.on_net(i)) {
+            return;
+        }
+        if !self.mon_quorum() {
+            self.at(Duration::from_secs(1), Event::OsdMarkUp(i));
+            return;
+        }
+        self.osd_up[i.index()] = true;
+        self.osd_in[i.index()] = true;
+        self.peering_until = self.now + self.model.ceph.peering;
+    }
+
+    /// A write of one object to the pool, from the client host.
+    fn ceph_write(&mut self) -> Result<Duration, &'static str> {
+        let pg = self.rng.random_range(0..self.pgs.len());
+        let acting: Vec<NodeId> = self.pgs[pg]
+            .iter()
+            .copied()
+            .filter(|o| self.osd_up[o.index()])
+            .collect();
+        if acting.len() < self.model.ceph.pool_min_size as usize {
+            return Err("pg below min_size: I/O blocked");
+        }
+        if self.now < self.peering_until {
+            return Err("pgs peering after an osdmap change");
+        }
+        let primary = acting[0];
+        if !self.on_net(primary) || !self.osd_alive(primary) {
+            return Err("write stalled: primary osd dead but not yet marked down");
+        }
+        if acting
+            .iter()
+            .any(|&o| !self.osd_alive(o) || !self.connected(primary, o))
+        {
+            return Err("write stalled: a replica osd dead but not yet marked down");
+        }
+        let lat = acting
+            .iter()
+            .map(|o| self.nodes[o.index()].disk_latency + 2 * self.nodes[o.index()].delay)
+            .max();
+        let lat = lat.unwrap_or_default();
+        if !self.invariant_pg_active(&acting) {
+            self.violations
+                .push(format!("{:?}: ceph write acked below min_size", self.now));
+        }
+        Ok(lat)
+    }
+
+    fn invariant_pg_active(&self, acting: &[NodeId]) -> bool {
+        acting.iter().filter(|o| self.osd_alive(**o)).count()
+            >= self.model.ceph.pool_min_size as usize
+    }
+
+    // ---- Kubernetes nodes and ingress -----------------------------------------------------
+
+    fn heartbeat(&mut self, i: NodeId) {
+        // kubelet renews its Lease through the API (the VIP); it needs a writable etcd.
+        let via = self
+            .model
+            .node_ids()
+            .find(|&j| self.nodes[j.index()].vrrp == Vrrp::Master && self.connected(i, j));
+        if self.running(i, Daemon::Kubelet) && via.is_some_and(|j| self.api_via(j).is_ok()) {
+            self.nodes[i.index()].last_heartbeat = self.now;
+        }
+        self.at(self.model.kube.kubelet_lease_renew, Event::Heartbeat(i));
+    }
+
+    fn node_monitor(&mut self) {
+        let api = self.etcd_leader.is_some_and(|l| self.etcd_has_quorum(l));
+        if api {
+            let grace = self.model.kube.node_monitor_grace;
+            for i in self.model.node_ids() {
+                let n = &mut self.nodes[i.index()];
+                let fresh = self.now.saturating_sub(n.last_heartbeat) <= grace;
+                n.ready = fresh;
+            }
+            self.evict();
+        }
+        self.at(self.model.kube.node_monitor_period, Event::NodeMonitor);
+    }
+
+    fn evict(&mut self) {
+        let tol = self.model.kube.node_monitor_grace + self.model.kube.eviction_toleration;
+        let targets: Vec<NodeId> = self
+            .model
+            .node_ids()
+            .filter(|&i| self.nodes[i.index()].ready && !self.nodes[i.index()].cordoned)
+            .collect();
+        for p in 0..self.pods.0.len() {
+            let n = self.pods.0[p];
+            let dead_long = self
+                .now
+                .saturating_sub(self.nodes[n.index()].last_heartbeat)
+                > tol;
+            if (dead_long || self.nodes[n.index()].cordoned) && !targets.is_empty() {
+                self.pods.0[p] = targets[p % targets.len()];
+            }
+        }
+    }
+
+    fn ingress_via(&mut self, on: NodeId) -> Result<Duration, &'static str> {
+        let up: Vec<NodeId> = self
+            .model
+            .node_ids()
+            .filter(|&s| self.nodes[on.index()].lb[1][s.index()].up)
+            .collect();
+        if up.is_empty() {
+            return Err("haproxy: no ingress backend UP");
+        }
+        let n = &mut self.nodes[on.index()];
+        let srv = up[n.rr[1] % up.len()];
+        n.rr[1] += 1;
+        match self.backend(on, 1, srv) {
+            Backend::Silent => return Err("haproxy sent it to a silent ingress not yet DOWN"),
+            Backend::Refused => return Err("haproxy sent it to a refusing ingress not yet DOWN"),
+            Backend::Open => {}
+        }
+        if self.model.profile == Profile::Bare {
+            return Ok(Duration::from_millis(1));
+        }
+        // traefik routes to the app pods it believes ready: those on Ready nodes.
+        let eps: Vec<NodeId> = self
+            .pods
+            .0
+            .iter()
+            .copied()
+            .filter(|p| self.nodes[p.index()].ready)
+            .collect();
+        if eps.is_empty() {
+            return Err("traefik: no ready endpoint");
+        }
+        let t = &mut self.nodes[srv.index()];
+        let pod = eps[t.traefik_rr % eps.len()];
+        t.traefik_rr += 1;
+        if !self.connected(srv, pod) {
+            return Err("traefik routed to a pod on an unreachable node (waits its dial timeout)");
+        }
+        if !self.running(pod, Daemon::Kubelet) && !self.alive(pod) {
+            return Err("traefik routed to a pod that is not running");
+        }
+        Ok(Duration::from_millis(2))
+    }
+
+    // ---- probes ---------------------------------------------------------------------------
+
+    /// The node that answers for the VIP at the client, refreshing the neighbour entry.
+    fn vip_path(&mut self) -> Result<NodeId, &'static str> {
+        let serves = |s: &Sim, i: NodeId| {
+            s.on_net(i) && (s.nodes[i.index()].vrrp == Vrrp::Master || s.nodes[i.index()].stale_vip)
+        };
+        if let Some(at) = self.arp_resolve_at {
+            if self.now >= at {
+                // Broadcast ARP: whoever holds the VIP answers.
+                self.arp = self
+                    .model
+                    .node_ids()
+                    .find(|&i| serves(self, i) && self.nodes[i.index()].vrrp == Vrrp::Master);
+                self.arp_resolve_at = None;
+            }
+        }
+        let Some(x) = self.arp else {
+            return Err("no VIP holder answers ARP");
+        };
+        if serves(self, x) {
+            return Ok(x);
+        }
+        if !self.on_net(x) {
+            return Err("the node clients send VIP traffic to is gone (waiting for VRRP failover)");
+        }
+        if self.arp_resolve_at.is_none() {
+            let m = &self.model.machine;
+            let stale = self.arp_stale_at.max(self.now);
+            self.arp_resolve_at = Some(stale + m.neigh_delay_probe + m.neigh_probes);
+        }
+        Err("client's neighbour entry points at a node without the VIP")
+    }
+
+    fn confirm_arp(&mut self) {
+        let r = self
+            .model
+            .machine
+            .neigh_reachable
+            .mul_f64(0.5 + self.rng.random::<f64>());
+        self.arp_stale_at = self.now + r;
+    }
+
+    fn probe(&mut self) {
+        if !self.probing {
+            return;
+        }
+        self.n_probe += 1;
+        self.check_vip_holders();
+        let path = self.vip_path();
+        let api = path.and_then(|x| self.probe_api(x));
+        let ingress = path.and_then(|x| self.probe_ingress(x));
+        let ceph = self.ceph_write();
+        if api.is_ok() || ingress.is_ok() {
+            self.confirm_arp();
+        }
+        let timeout = self.model.probes.timeout;
+        for (service, r) in [
+            (Service::Api, api),
+            (Service::Ceph, ceph),
+            (Service::Ingress, ingress),
+        ] {
+            let sample = match r {
+                Ok(l) if l <= timeout => Sample {
+                    at: self.now,
+                    ok: true,
+                    latency: l,
+                    cause: "".into(),
+                },
+                Ok(_) => Sample {
+                    at: self.now,
+                    ok: false,
+                    latency: timeout,
+                    cause: "slower than the probe timeout".into(),
+                },
+                Err(c) => Sample {
+                    at: self.now,
+                    ok: false,
+                    latency: timeout,
+                    cause: c.into(),
+                },
+            };
+            self.pending.push((service, sample));
+        }
+        self.at(self.model.probes.interval, Event::Probe);
+    }
+
+    fn probe_api(&mut self, x: NodeId) -> Result<Duration, &'static str> {
+        if !self.running(x, Daemon::Haproxy) {
+            return Err("VIP holder's haproxy is not running");
+        }
+        let r = self.api_via(x);
+        self.nodes[x.index()].rr[0] += 1;
+        if r.is_ok() {
+            let quorum = self
+                .etcd_leader
+                .is_some_and(|l| self.etcd_reach(l) >= self.model.etcd_quorum());
+            if !quorum {
+                self.violations.push(format!(
+                    "{:?}: API write acked without an etcd quorum",
+                    self.now
+                ));
+            }
+        }
+        r.map(|d| d + 2 * self.nodes[x.index()].delay)
+    }
+
+    fn probe_ingress(&mut self, x: NodeId) -> Result<Duration, &'static str> {
+        if !self.running(x, Daemon::Haproxy) {
+            return Err("VIP holder's haproxy is not running");
+        }
+        if self.lost(x) && self.lost(x) {
+            return Err("packets lost on the VIP holder's link");
+        }
+        self.ingress_via(x)
+            .map(|d| d + 2 * self.nodes[x.index()].delay)
+    }
+
+    /// Safety: two VRRP masters that hear each other settle within two advert intervals.
+    fn check_vip_holders(&mut self) {
+        let masters: Vec<NodeId> = self
+            .model
+            .node_ids()
+            .filter(|&i| self.nodes[i.index()].vrrp == Vrrp::Master)
+            .collect();
+        let clash = masters
+            .iter()
+            .any(|&a| masters.iter().any(|&b| a < b && self.connected(a, b)));
+        match (clash, self.masters_since) {
+            (true, None) => self.masters_since = Some(self.now),
+            (true, Some(since))
+                if self.now - since
+                    > 2 * self.model.keepalived.advert_int + Duration::from_millis(500) =>
+            {
+                self.violations.push(format!(
+                    "{:?}: two connected VIP holders since {since:?}",
+                    self.now
+                ));
+                self.masters_since = Some(self.now);
+            }
+            (false, _) => self.masters_since = None,
+            _ => {}
+        }
+    }
+
+    // ---- faults ---------------------------------------------------------------------------
+
+    /// The node clients reach for the VIP now (the VRRP master they follow).
+    pub fn vip_holder(&self) -> Option<NodeId> {
+        let masters: Vec<NodeId> = self
+            .model
+            .node_ids()
+            .filter(|&i| self.nodes[i.index()].vrrp == Vrrp::Master)
+            .collect();
+        self.arp
+            .filter(|a| masters.contains(a))
+            .or_else(|| masters.first().copied())
+    }
+
+    /// The etcd raft leader now.
+    pub fn etcd_leader(&self) -> Option<NodeId> {
+        self.etcd_leader
+    }
+
+    /// A node picked by the seeded generator.
+    pub fn pick(&mut self) -> NodeId {
+        let ids: Vec<NodeId> = self.model.node_ids().collect();
+        any_of(&mut self.rng, &ids).expect("a cluster has nodes")
+    }
+
+    /// Applies a fault (or an undo) to a node now.
+    pub fn inject(&mut self, kind: &FaultKind, node: NodeId) {
+        let k = node.index();
+        match kind {
+            FaultKind::PowerOff => self.power_off(node, false),
+            FaultKind::Shutdown => self.power_off(node, true),
+            FaultKind::Reboot => {
+                self.power_off(node, true);
+                self.at(self.model.machine.shutdown, Event::PowerOn(node));
+            }
+            FaultKind::PowerOn => self.power_on(node),
+            FaultKind::Isolate => self.nodes[k].isolated = true,
+            FaultKind::LinkDown => {
+                self.nodes[k].link = false;
+                if self.nodes[k].vrrp != Vrrp::Off {
+                    self.nodes[k].vrrp = Vrrp::Fault;
+                    self.nodes[k].vrrp_gen += 1;
+                }
+            }
+            FaultKind::LinkUp => self.link_up(node),
+            FaultKind::Heal => {
+                self.nodes[k].isolated = false;
+                self.nodes[k].loss = 0.0;
+                self.nodes[k].delay = Duration::ZERO;
+                self.link_up(node);
+            }
+            FaultKind::Netem { delay, loss } => {
+                self.nodes[k].delay = *delay;
+                self.nodes[k].loss = *loss;
+            }
+            FaultKind::StopService(d) => self.stop(node, *d),
+            FaultKind::StartService(d) => self.start_daemon(node, *d),
+            FaultKind::MoveVip => {
+                for n in &mut self.nodes {
+                    n.prio_bonus = 0;
+                }
+                self.nodes[k].prio_bonus = 60;
+            }
+            FaultKind::Drain => {
+                self.nodes[k].cordoned = true;
+                self.evict();
+            }
+            FaultKind::Uncordon => self.nodes[k].cordoned = false,
+            FaultKind::SlowDisk(p) => {
+                let p = crate::disk::profile(p)
+                    .expect("profiles are checked when the scenario is parsed");
+                self.nodes[k].disk_latency = 2 * p.sync_write;
+            }
+            FaultKind::FailDisk => self.nodes[k].disk_failed = true,
+            FaultKind::RestoreDisk => {
+                self.nodes[k].disk_failed = false;
+                self.nodes[k].disk_latency = self.model.ceph.write_latency;
+            }
+        }
+        let clean = matches!(
+            kind,
+            FaultKind::Shutdown | FaultKind::Reboot | FaultKind::FailDisk
+        ) || matches!(kind, FaultKind::StopService(_));
+        self.etcd_changed(
+            clean
+                .then_some(node)
+                .filter(|_| !matches!(kind, FaultKind::StopService(_))),
+        );
+        self.ceph_changed(clean);
+    }
+
+    fn link_up(&mut self, i: NodeId) {
+        let n = &mut self.nodes[i.index()];
+        n.link = true;
+        if n.vrrp == Vrrp::Fault && n.powered && !n.stopped.contains(&Daemon::Keepalived) {
+            n.vrrp = Vrrp::Backup;
+            self.arm_master_down(i);
+        }
+    }
+
+    fn power_off(&mut self, i: NodeId, clean: bool) {
+        let was_master = self.nodes[i.index()].vrrp == Vrrp::Master;
+        if clean && was_master {
+            // keepalived stopping cleanly sends priority 0: backups take over after their skew.
+            for j in self.vrrp_peers(i) {
+                if self.connected(i, j) {
+                    self.receive_advert(j, i, 0);
+                }
+            }
+        }
+        let n = &mut self.nodes[i.index()];
+        n.powered = false;
+        n.life += 1;
+        n.vrrp = if n.vrrp == Vrrp::Off {
+            Vrrp::Off
+        } else {
+            Vrrp::Fault
+        };
+        n.vrrp_gen += 1;
+        n.stale_vip = false;
+        n.etcd_gen += 1;
+    }
+
+    fn power_on(&mut self, i: NodeId) {
+        if self.nodes[i.index()].powered {
+            return;
+        }
+        let n = &mut self.nodes[i.index()];
+        n.powered = true;
+        n.life += 1;
+        n.up_at = self.now + self.model.machine.boot;
+        n.stopped.clear();
+        let life = n.life;
+        self.at(self.model.machine.boot, Event::Boot(i, life));
+    }
+
+    fn booted(&mut self, i: NodeId) {
+        let n = &mut self.nodes[i.index()];
+        for c in n.lb.iter_mut().flatten() {
+            *c = ServerCheck {
+                up: true,
+                fails: 0,
+                oks: 0,
+            };
+        }
+        if self.model.node(i).proxy {
+            n.vrrp = Vrrp::Backup;
+            if self.model.node(i).vrrp_initial_master {
+                // `state MASTER` claims the VIP after one advert interval unless it hears better.
+                let d = self.model.keepalived.advert_int + Duration::from_secs(1) / 256;
+                self.arm_timer(i, d);
+            } else {
+                self.arm_master_down(i);
+            }
+        }
+        self.etcd_changed(None);
+        self.ceph_changed(false);
+    }
+
+    fn stop(&mut self, i: NodeId, d: Daemon) {
+        let n = &mut self.nodes[i.index()];
+        if !n.stopped.contains(&d) {
+            n.stopped.push(d);
+        }
+        if d == Daemon::Keepalived && n.vrrp != Vrrp::Off {
+            // SIGKILL cleans nothing up: the VIP stays on the interface.
+            n.stale_vip = n.vrrp == Vrrp::Master;
+            n.vrrp = Vrrp::Fault;
+            n.vrrp_gen += 1;
+        }
+    }
+
+    fn start_daemon(&mut self, i: NodeId, d: Daemon) {
+        self.nodes[i.index()].stopped.retain(|&s| s != d);
+        if d == Daemon::Keepalived && self.alive(i) && self.model.node(i).proxy {
+            let n = &mut self.nodes[i.index()];
+            n.stale_vip = false;
+            n.vrrp = Vrrp::Backup;
+            self.arm_master_down(i);
+        }
+    }
+
+    /// Whether the lab can carry out this fault kind in this profile.
+    pub fn supports(&self, kind: &FaultKind) -> bool {
+        match kind {
+            FaultKind::StopService(d) | FaultKind::StartService(d) => {
+                self.model.profile == Profile::Kubernetes
+                    || !matches!(d, Daemon::KubeApiserver | Daemon::Kubelet)
+            }
+            _ => true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Open,
+    Refused,
+    Silent,
+}
+
+/// A CRUSH stand-in: each PG gets `size` OSDs on distinct hosts, picked by the seeded generator.
+fn placement(model: &ClusterModel, rng: &mut ChaCha8Rng) -> Vec<Vec<NodeId>> {
+    let osds: Vec<NodeId> = model
+        .node_ids()
+        .filter(|&i| model.node(i).storage())
+        .collect();
+    let size = (model.ceph.pool_size as usize).min(osds.len());
+    (0..model.ceph.pg_num.max(1))
+        .map(|_| {
+            let mut pool = osds.clone();
+            let mut pg = Vec::with_capacity(size);
+            for _ in 0..size {
+                let k = rng.random_range(0..pool.len());
+                pg.push(pool.swap_remove(k));
+            }
+            pg
+        })
+        .collect()
+}
