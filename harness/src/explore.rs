@@ -20,6 +20,9 @@ use crate::sim::Sim;
 /// Most faults in one generated schedule.
 pub const SCHEDULE_LEN_MAX: usize = 6;
 
+/// One generated fault: wait after it (s), node index, the fault and its undo.
+pub type Planned = (u64, u8, (FaultKind, Option<FaultKind>));
+
 /// What exploration found.
 #[derive(Debug)]
 pub struct Found {
@@ -45,16 +48,13 @@ fn fault_kind() -> impl Strategy<Value = (FaultKind, Option<FaultKind>)> {
     ]
 }
 
-fn schedule(n_nodes: u8) -> impl Strategy<Value = Vec<(u64, u8, (FaultKind, Option<FaultKind>))>> {
+fn schedule(n_nodes: u8) -> impl Strategy<Value = Vec<Planned>> {
     proptest::collection::vec((1u64..60, 0..n_nodes, fault_kind()), 1..=SCHEDULE_LEN_MAX)
 }
 
 /// Builds the scenario for a schedule: each fault then a wait, then every undo, then the
 /// recovery window.
-pub fn scenario_of(
-    model: &ClusterModel,
-    sched: &[(u64, u8, (FaultKind, Option<FaultKind>))],
-) -> Scenario {
+pub fn scenario_of(model: &ClusterModel, sched: &[Planned]) -> Scenario {
     let name = |n: u8| Target::Node(model.nodes[usize::from(n)].name.clone());
     let mut steps = vec![Step::Settle(Duration::from_secs(5))];
     for (wait, node, (kind, _)) in sched {
@@ -93,12 +93,12 @@ pub fn check(model: &ClusterModel, seed: u64, scenario: &Scenario) -> Result<(),
     }
     let end = report.record.end;
     for service in Service::ALL {
-        let late = report
+        let mut late = report
             .record
             .of(service)
             .iter()
             .filter(|s| s.at + LIVE_WINDOW >= end);
-        if let Some(s) = late.filter(|s| !s.ok).last() {
+        if let Some(s) = late.rfind(|s| !s.ok) {
             return Err(format!(
                 "liveness: {service} not back within the recovery bound ({:.0} s) after every fault was undone: {}",
                 model.recovery_bound().as_secs_f64(),

@@ -1,8 +1,17 @@
-//! Reports (placeholder until the full writer lands): the types the drill fills in.
+//! Reports: `report.json`, `junit.xml`, `report.html` (with an SVG timeline per scenario) and
+//! the terminal summary, all drawn from judged records.
+//!
+//! Pure functions of a [`DrillReport`] except [`write_all`]; same input, same bytes (no
+//! timestamps, ordered maps, fixed number formats).
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
 
-use crate::record::{Record, Service};
+use serde_json::json;
+
+use crate::record::{MarkKind, Record, Service};
+use crate::scenario::Expect;
 use crate::verdict::{Outcome, ServiceResult};
 
 /// One scenario's results.
@@ -44,26 +53,303 @@ impl DrillReport {
     }
 }
 
-/// Placeholder terminal table.
-pub fn terminal(r: &DrillReport) -> String {
-    let mut out = String::new();
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn expect_text(e: Option<Expect>) -> Option<String> {
+    e.map(|e| match e {
+        Expect::Available { max_gap } => {
+            format!("available max_gap {}", humantime::format_duration(max_gap))
+        }
+        Expect::Unavailable => "unavailable".to_owned(),
+    })
+}
+
+/// `report.json`.
+pub fn json(r: &DrillReport) -> String {
+    let scenarios: Vec<_> = r
+        .scenarios
+        .iter()
+        .map(|s| {
+            let services: serde_json::Map<String, serde_json::Value> = s
+                .services
+                .iter()
+                .map(|(svc, v)| {
+                    let value = json!({
+                        "availability": round3(v.availability),
+                        "max_gap_s": round3(v.max_gap_s()),
+                        "verdict": v.verdict.as_str(),
+                        "passed": v.outcome == Outcome::Passed,
+                        "n_probes": v.n_probes,
+                        "n_failed": v.n_failed,
+                        "expect": expect_text(v.expect),
+                        "why": v.why,
+                    });
+                    (svc.as_str().to_owned(), value)
+                })
+                .collect();
+            json!({ "name": s.name, "passed": s.outcome == Outcome::Passed, "outcome": s.outcome, "error": s.error, "services": services })
+        })
+        .collect();
+    let doc = json!({ "substrate": r.substrate, "profile": r.profile, "seed": r.seed, "passed": r.outcome() == Outcome::Passed, "outcome": r.outcome(), "scenarios": scenarios });
+    serde_json::to_string_pretty(&doc).expect("json values serialize") + "\n"
+}
+
+/// `junit.xml`: one testcase per scenario × service.
+pub fn junit(r: &DrillReport) -> String {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut report = Report::new("hadrill");
+    let mut suite = TestSuite::new(format!("hadrill-{}", r.substrate));
     for s in &r.scenarios {
         for (svc, v) in &s.services {
-            out += &format!(
-                "{:<28} {:<8} {:<12} {:>7.1} s  {:?}  {}\n",
+            let status = match v.outcome {
+                Outcome::Passed => TestCaseStatus::success(),
+                Outcome::Failed => {
+                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    st.set_message(v.why.clone());
+                    st
+                }
+                Outcome::Unknown => {
+                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+                    st.set_message(s.error.clone().unwrap_or_else(|| v.why.clone()));
+                    st
+                }
+            };
+            let mut case = TestCase::new(format!("{}.{}", s.name, svc), status);
+            case.set_classname(format!("hadrill.{}", r.substrate));
+            case.set_time(s.record.end);
+            suite.add_test_case(case);
+        }
+    }
+    report.add_test_suite(suite);
+    report.to_string().expect("junit serializes")
+}
+
+/// The terminal summary: one row per scenario × service, then the failed expectations.
+pub fn terminal(r: &DrillReport) -> String {
+    let mut out = format!(
+        "{:<30} {:<8} {:<12} {:>9} {:>7}  outcome\n",
+        "scenario", "service", "verdict", "max gap", "avail"
+    );
+    for s in &r.scenarios {
+        for (svc, v) in &s.services {
+            let o = format!("{:?}", v.outcome).to_lowercase();
+            let _ = writeln!(
+                out,
+                "{:<30} {:<8} {:<12} {:>7.1} s {:>6.1}%  {o}",
                 s.name,
                 svc,
                 v.verdict.as_str(),
                 v.max_gap_s(),
-                v.outcome,
-                v.why
+                v.availability * 100.0
             );
+        }
+    }
+    for s in &r.scenarios {
+        if let Some(e) = &s.error {
+            let _ = writeln!(out, "{}: could not finish: {e}", s.name);
+        }
+        for (svc, v) in s
+            .services
+            .iter()
+            .filter(|(_, v)| v.outcome == Outcome::Failed)
+        {
+            let _ = writeln!(out, "{} {svc}: {}", s.name, v.why);
         }
     }
     out
 }
 
-/// Placeholder writer.
-pub fn write_all(_r: &DrillReport, dir: &std::path::Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const LANE_H: f64 = 22.0;
+const LEFT: f64 = 70.0;
+const WIDTH: f64 = 900.0;
+
+/// The SVG timeline of one scenario: a lane per service, green where probes answered, red
+/// where they failed; dashed lines at faults (red) and undos (green).
+pub fn svg(s: &ScenarioReport) -> String {
+    let end = s.record.end.as_secs_f64().max(1.0);
+    let x = |t: f64| LEFT + t / end * (WIDTH - LEFT - 10.0);
+    let services: Vec<Service> = s.services.keys().copied().collect();
+    let h = 40.0 + LANE_H * services.len() as f64;
+    let mut o = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">");
+    for (lane, svc) in services.iter().enumerate() {
+        let y = 20.0 + LANE_H * lane as f64;
+        let _ = write!(o, "<text x=\"4\" y=\"{:.1}\">{svc}</text>", y + 14.0);
+        let samples = s.record.of(*svc);
+        let mut i = 0;
+        while i < samples.len() {
+            let ok = samples[i].ok;
+            let j = samples[i..]
+                .iter()
+                .position(|p| p.ok != ok)
+                .map_or(samples.len(), |p| i + p);
+            let t0 = samples[i].at.as_secs_f64();
+            let t1 = samples.get(j).map_or(end, |p| p.at.as_secs_f64());
+            let colour = if ok { "#3a3" } else { "#d33" };
+            let title = if ok {
+                "answered".to_owned()
+            } else {
+                esc(&samples[i].cause)
+            };
+            let _ = write!(o, "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\"><title>{:.1}–{:.1} s: {title}</title></rect>", x(t0), (x(t1) - x(t0)).max(0.5), LANE_H - 4.0, t0, t1);
+            i = j;
+        }
+    }
+    for m in &s.record.marks {
+        let colour = match m.kind {
+            MarkKind::Fault => "#a00",
+            MarkKind::Undo => "#070",
+            MarkKind::Step => continue,
+        };
+        let mx = x(m.at.as_secs_f64());
+        let _ = write!(o, "<line x1=\"{mx:.1}\" y1=\"12\" x2=\"{mx:.1}\" y2=\"{:.1}\" stroke=\"{colour}\" stroke-dasharray=\"4 3\"><title>{}</title></line><text x=\"{:.1}\" y=\"10\" fill=\"{colour}\">{}</text>", h - 16.0, esc(&m.label), mx + 2.0, esc(&m.label));
+    }
+    let step = [10.0, 30.0, 60.0, 120.0, 300.0, 600.0]
+        .into_iter()
+        .find(|s| end / s <= 12.0)
+        .unwrap_or(1800.0);
+    let mut t = 0.0;
+    while t <= end {
+        let _ = write!(
+            o,
+            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#555\">{t:.0}s</text>",
+            x(t),
+            h - 4.0
+        );
+        t += step;
+    }
+    o + "</svg>"
+}
+
+/// `report.html`: one self-contained page, no scripts, no external resources.
+pub fn html(r: &DrillReport) -> String {
+    let mut o = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>hadrill report</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}.passed{color:#070}.failed{color:#a00}.unknown{color:#a60}</style></head><body>");
+    let _ = write!(
+        o,
+        "<h1>hadrill drill: {}</h1><p>substrate {}, profile {}, seed {}</p>",
+        format!("{:?}", r.outcome()).to_lowercase(),
+        esc(&r.substrate),
+        esc(&r.profile),
+        r.seed
+    );
+    o += "<table><tr><th>scenario</th><th>service</th><th>verdict</th><th>max gap</th><th>availability</th><th>expected</th><th>outcome</th><th>why</th></tr>";
+    for s in &r.scenarios {
+        for (svc, v) in &s.services {
+            let oc = format!("{:?}", v.outcome).to_lowercase();
+            let _ = write!(o, "<tr><td>{}</td><td>{svc}</td><td>{}</td><td>{:.1} s</td><td>{:.1}%</td><td>{}</td><td class=\"{oc}\">{oc}</td><td>{}</td></tr>", esc(&s.name), v.verdict.as_str(), v.max_gap_s(), v.availability * 100.0, esc(&expect_text(v.expect).unwrap_or_default()), esc(&v.why));
+        }
+    }
+    o += "</table>";
+    for s in &r.scenarios {
+        let _ = write!(
+            o,
+            "<h2>{}</h2><p>{}</p>{}",
+            esc(&s.name),
+            esc(&s.description),
+            svg(s)
+        );
+        if let Some(e) = &s.error {
+            let _ = write!(o, "<p class=\"unknown\">could not finish: {}</p>", esc(e));
+        }
+    }
+    o + "</body></html>\n"
+}
+
+/// Writes report.json, junit.xml and report.html into `dir`.
+pub fn write_all(r: &DrillReport, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("report.json"), json(r))?;
+    std::fs::write(dir.join("junit.xml"), junit(r))?;
+    std::fs::write(dir.join("report.html"), html(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Sample;
+    use crate::verdict;
+    use std::time::Duration;
+
+    fn report() -> DrillReport {
+        let mut rec = Record::default();
+        for i in 0..20u64 {
+            let ok = !(5..9).contains(&i);
+            let s = Sample {
+                at: Duration::from_millis(200 * i),
+                ok,
+                latency: Duration::ZERO,
+                cause: if ok { "".into() } else { "vip <gone>".into() },
+            };
+            rec.push(Service::Api, s);
+        }
+        rec.mark(
+            Duration::from_millis(1000),
+            MarkKind::Fault,
+            "power-off <node-1>",
+        );
+        rec.mark(
+            Duration::from_millis(3000),
+            MarkKind::Undo,
+            "power-on node-1",
+        );
+        let expect = [(
+            Service::Api,
+            Expect::Available {
+                max_gap: Duration::from_millis(500),
+            },
+        )]
+        .into();
+        let services = verdict::judge(&rec, &expect);
+        let outcome = services.values().map(|s| s.outcome).max().unwrap();
+        DrillReport {
+            substrate: "sim".into(),
+            profile: "bare".into(),
+            seed: 7,
+            scenarios: vec![ScenarioReport {
+                name: "t".into(),
+                description: "d".into(),
+                outcome,
+                services,
+                record: rec,
+                error: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn json_has_the_contract_fields() {
+        let v: serde_json::Value = serde_json::from_str(&json(&report())).unwrap();
+        assert_eq!(v["substrate"], "sim");
+        assert_eq!(v["seed"], 7);
+        assert_eq!(v["passed"], false);
+        let api = &v["scenarios"][0]["services"]["api"];
+        assert_eq!(api["max_gap_s"], 0.8);
+        assert_eq!(api["availability"], 0.8);
+        assert_eq!(api["passed"], false);
+    }
+
+    #[test]
+    fn junit_names_cases_and_failures() {
+        let x = junit(&report());
+        assert!(x.contains("name=\"t.api\""), "{x}");
+        assert!(x.contains("<failure"), "{x}");
+    }
+
+    #[test]
+    fn html_is_self_contained_and_escaped() {
+        let h = html(&report());
+        assert!(h.contains("<svg"));
+        assert!(h.contains("power-off &lt;node-1&gt;"));
+        assert!(!h.contains("<node-1>"));
+        assert_eq!(h.matches("http").count(), 1, "only the SVG namespace");
+        assert_eq!(h, html(&report()));
+    }
 }

@@ -129,6 +129,7 @@ fn any_of<T: Copy>(rng: &mut ChaCha8Rng, items: &[T]) -> Option<T> {
 impl Sim {
     /// A converged, healthy cluster at time zero: node priorities settled, the VIP on the
     /// highest-priority node, an etcd leader, every backend UP, every OSD up and in.
+    #[allow(clippy::too_many_lines)] // one initialiser, field by field
     pub fn new(model: ClusterModel, seed: u64) -> Sim {
         let n = model.nodes.len();
         assert!((1..=16).contains(&n), "1 to 16 nodes");
@@ -350,10 +351,11 @@ impl Sim {
     fn handle(&mut self, ev: Event) {
         match ev {
             Event::Advert(i, g) if self.nodes[i.index()].vrrp_gen == g => self.advert(i),
-            Event::MasterDown(i, g) if self.nodes[i.index()].vrrp_gen == g => {
-                if self.nodes[i.index()].vrrp == Vrrp::Backup {
-                    self.become_master(i);
-                }
+            Event::MasterDown(i, g)
+                if self.nodes[i.index()].vrrp_gen == g
+                    && self.nodes[i.index()].vrrp == Vrrp::Backup =>
+            {
+                self.become_master(i);
             }
             Event::VrrpScript(i) => self.vrrp_script(i),
             Event::LbCheck { on, fe, srv } => self.lb_check(on, fe, srv),
@@ -367,18 +369,18 @@ impl Sim {
             Event::EtcdCampaign(i, g) if self.nodes[i.index()].etcd_gen == g => {
                 self.etcd_campaign(i)
             }
-            Event::EtcdStepDown(i) => {
-                if self.etcd_leader == Some(i) && !self.etcd_has_quorum(i) {
-                    self.etcd_leader = None;
-                    self.etcd_elect_soon();
-                }
+            Event::EtcdStepDown(i) if self.etcd_leader == Some(i) && !self.etcd_has_quorum(i) => {
+                self.etcd_leader = None;
+                self.etcd_elect_soon();
             }
             Event::OsdMarkDown(i, g) if self.nodes[i.index()].osd_gen == g => self.osd_mark_down(i),
             Event::OsdMarkUp(i) => self.osd_mark_up(i),
-            Event::OsdOut(i, g) if self.nodes[i.index()].osd_gen == g => {
-                if !self.osd_up[i.index()] && self.mon_quorum() {
-                    self.osd_in[i.index()] = false;
-                }
+            Event::OsdOut(i, g)
+                if self.nodes[i.index()].osd_gen == g
+                    && !self.osd_up[i.index()]
+                    && self.mon_quorum() =>
+            {
+                self.osd_in[i.index()] = false;
             }
             Event::Boot(i, life) if self.nodes[i.index()].life == life => self.booted(i),
             Event::PowerOn(i) => self.power_on(i),

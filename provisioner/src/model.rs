@@ -401,6 +401,7 @@ impl Haproxy {
 impl ClusterModel {
     /// The seed's three-node cluster, named `node-1..3` on 192.168.122.0/24 style addresses
     /// `base.11`, `base.12`, `base.13`, VIP `base.100`; node-1 is `state MASTER`.
+    #[allow(clippy::too_many_lines)] // one table of defaults, read top to bottom
     pub fn three_nodes(profile: Profile, base: [u8; 3]) -> ClusterModel {
         let node = |i: u8| Node {
             name: format!("node-{i}"),

@@ -1,0 +1,184 @@
+//! The `hadrill` binary as a user runs it: exit codes, one-line errors, files written.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn hadrill(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hadrill"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn scenario(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hadrill-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn drill_passes_and_writes_reports() {
+    let out = tmp("pass");
+    let (code, stdout, stderr) = hadrill(&[
+        "drill",
+        "--sim",
+        "--seed",
+        "7",
+        "--out",
+        out.to_str().unwrap(),
+        &scenario("kill-vip-holder.yaml"),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["substrate"], "sim");
+    assert_eq!(json["seed"], 7);
+    assert_eq!(json["passed"], true);
+    let api = &json["scenarios"][0]["services"]["api"];
+    assert!(api["max_gap_s"].as_f64().unwrap() > 2.5, "{api}");
+    assert!(out.join("junit.xml").exists() && out.join("report.html").exists());
+    std::fs::remove_dir_all(out).unwrap();
+}
+
+#[test]
+fn same_seed_same_bytes() {
+    let (a, b) = (tmp("a"), tmp("b"));
+    for d in [&a, &b] {
+        hadrill(&[
+            "drill",
+            "--sim",
+            "--seed",
+            "3",
+            "--out",
+            d.to_str().unwrap(),
+            &scenario("rolling-maintenance.yaml"),
+            &scenario("isolate-node.yaml"),
+        ]);
+    }
+    for f in ["report.json", "junit.xml", "report.html"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let _ = (std::fs::remove_dir_all(a), std::fs::remove_dir_all(b));
+}
+
+#[test]
+fn failed_expectation_exits_1_with_a_replay_command() {
+    let out = tmp("fail");
+    let (code, _, stderr) = hadrill(&[
+        "drill",
+        "--sim",
+        "--seed",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        &scenario("isolate-vip-holder.yaml"),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("replay with: hadrill drill --sim --profile kubernetes --seed 1"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn bad_scenario_is_one_line_and_exit_2_and_writes_nothing() {
+    let dir = tmp("bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "name: x\nsteps:\n  - settle: 10s\n  - fault: {power-of: node-1}\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let (code, stdout, stderr) = hadrill(&[
+        "drill",
+        "--sim",
+        "--out",
+        out.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("bad.yaml:4: steps[1].fault: unknown variant `power-of`"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty());
+    assert!(!out.exists(), "nothing is left behind");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn unknown_node_and_flag_are_bad_input() {
+    let dir = tmp("node");
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("n.yaml");
+    std::fs::write(&f, "steps:\n  - fault: {power-off: node-9}\n").unwrap();
+    let (code, _, stderr) = hadrill(&[
+        "drill",
+        "--sim",
+        "--out",
+        dir.join("o").to_str().unwrap(),
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no node `node-9`"), "{stderr}");
+    let (code, _, stderr) = hadrill(&["drill", "--sim", "--bogus", f.to_str().unwrap()]);
+    assert_eq!((code, stderr.lines().count()), (2, 1), "{stderr}");
+    let (code, _, stderr) = hadrill(&["drill", "--sim", "--profile", "k3s", f.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn matrix_and_explore_write_their_files() {
+    let out = tmp("matrix");
+    let (code, stdout, _) = hadrill(&["matrix", "--sim", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("power-off node-1 node-2"));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("matrix.json")).unwrap()).unwrap();
+    let rows = m["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 9);
+    assert_eq!(rows[6]["services"]["api"]["verdict"], "unavailable");
+    assert_ne!(rows[0]["services"]["api"]["verdict"], "unavailable");
+    let (code, _, stderr) = hadrill(&[
+        "sim",
+        "explore",
+        "--runs",
+        "30",
+        "--seed",
+        "5",
+        "--profile",
+        "bare",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("explore.json")).unwrap()).unwrap();
+    assert_eq!(
+        (e["runs"].as_u64(), e["violations"].as_u64()),
+        (Some(30), Some(0))
+    );
+    std::fs::remove_dir_all(out).unwrap();
+}
