@@ -190,6 +190,11 @@ fn explore_cmd(runs: u32, seed: u64, profile: Profile, out: &Path) -> Result<u8>
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     let violations = u32::from(found.violation.is_some());
     let mut json = serde_json::json!({ "runs": found.runs, "violations": violations, "runs_per_s": (f64::from(found.runs) / secs).round(), "seed": seed, "profile": profile.as_str() });
+    let stale = out.join("violation.yaml");
+    if found.violation.is_none() && stale.exists() {
+        std::fs::remove_file(&stale)
+            .with_context(|| format!("{}: cannot remove the old violation", stale.display()))?;
+    }
     if let Some((scenario, why)) = &found.violation {
         let path = out.join("violation.yaml");
         write(out, "violation.yaml", &scenario.to_yaml())?;

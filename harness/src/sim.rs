@@ -947,6 +947,13 @@ impl Sim {
                 self.arp_resolve_at = None;
             }
         }
+        if self.arp.is_none() {
+            // No entry: every request broadcasts an ARP request first.
+            self.arp = self
+                .model
+                .node_ids()
+                .find(|&i| self.on_net(i) && self.nodes[i.index()].vrrp == Vrrp::Master);
+        }
         let Some(x) = self.arp else {
             return Err("no VIP holder answers ARP");
         };

@@ -563,7 +563,7 @@ mod tests {
     fn master_down_matches_keepalived() {
         let m = ClusterModel::seed(Profile::Kubernetes);
         // 3 × 1 s + (256 − 102)/256 s = 3.6015625 s
-        assert_eq!(m.vrrp_master_down(102), Duration::from_micros(3_601_562));
+        assert_eq!(m.vrrp_master_down(102), Duration::from_nanos(3_601_562_500));
         assert_eq!(m.vrrp_priority(NodeId(0), true), 103);
         assert_eq!(m.vrrp_priority(NodeId(1), true), 102);
         assert_eq!(m.vrrp_priority(NodeId(1), false), 100);
