@@ -119,6 +119,9 @@ pub struct Sim {
     n_probe: u64,
     pending: Vec<(Service, Sample)>,
     masters_since: Option<Duration>,
+    /// kube-controller-manager's leader and when it last renewed its lease.
+    cm_leader: Option<NodeId>,
+    cm_renewed: Duration,
     violations: Vec<String>,
 }
 
@@ -208,6 +211,8 @@ impl Sim {
             n_probe: 0,
             pending: Vec::new(),
             masters_since: None,
+            cm_leader: etcd_leader,
+            cm_renewed: Duration::ZERO,
             violations: Vec::new(),
             model,
         };
@@ -855,8 +860,7 @@ impl Sim {
     }
 
     fn node_monitor(&mut self) {
-        let api = self.etcd_leader.is_some_and(|l| self.etcd_has_quorum(l));
-        if api {
+        if self.controller_manager() {
             let grace = self.model.kube.node_monitor_grace;
             for i in self.model.node_ids() {
                 let n = &mut self.nodes[i.index()];
@@ -866,6 +870,32 @@ impl Sim {
             self.evict();
         }
         self.at(self.model.kube.node_monitor_period, Event::NodeMonitor);
+    }
+
+    /// Leader election of kube-controller-manager (lease, renew through the API). Returns
+    /// whether a leader is acting now. A new leader stamps every node "seen now", which
+    /// restarts their grace clocks.
+    fn controller_manager(&mut self) -> bool {
+        let can_renew = |s: &Sim, i: NodeId| {
+            s.model.node(i).control_plane && s.alive(i) && s.api_member(i).is_ok()
+        };
+        if let Some(l) = self.cm_leader.filter(|&l| can_renew(self, l)) {
+            let _ = l;
+            self.cm_renewed = self.now;
+            return true;
+        }
+        if self.now.saturating_sub(self.cm_renewed) < self.model.kube.leader_lease {
+            return false; // the old lease has not expired: nobody acts
+        }
+        let next = self.model.node_ids().find(|&i| can_renew(self, i));
+        self.cm_leader = next;
+        if next.is_some() {
+            self.cm_renewed = self.now;
+            for n in &mut self.nodes {
+                n.last_heartbeat = n.last_heartbeat.max(self.now);
+            }
+        }
+        false
     }
 
     fn evict(&mut self) {

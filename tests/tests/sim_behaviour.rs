@@ -156,3 +156,22 @@ fn explore_finds_no_violation_in_the_model() {
         );
     }
 }
+
+#[test]
+fn losing_the_controller_manager_leader_restarts_the_grace_clock() {
+    // A new controller-manager leader stamps every node "seen now": the dead node's pods stay
+    // in the endpoints longer, so ingress fails more often than when another node dies.
+    let run = |node: &str| {
+        let text = format!(
+            "steps:\n  - settle: 10s\n  - fault: {{power-off: {node}}}\n  - observe: 120s\n"
+        );
+        let s = scenario::parse(Path::new("t.yaml"), &text).unwrap();
+        let mut lab = SimLab::new(Sim::new(ClusterModel::seed(Profile::Kubernetes), 3));
+        drill::run(&mut lab, &s).services[&Service::Ingress].n_failed
+    };
+    let (leader, other) = (run("node-1"), run("node-3"));
+    assert!(
+        leader > other,
+        "ingress failures: leader's node {leader}, other node {other}"
+    );
+}
