@@ -175,3 +175,18 @@ fn losing_the_controller_manager_leader_restarts_the_grace_clock() {
         "ingress failures: leader's node {leader}, other node {other}"
     );
 }
+
+#[test]
+fn an_undo_naming_a_role_acts_on_the_node_its_fault_was_bound_to() {
+    // After power-off: vip-holder the VIP has moved, yet power-on: vip-holder must power on the
+    // node that was switched off, not the new holder.
+    let r = drill("kill-vip-holder", 2);
+    let labels: Vec<&str> = r.record.marks.iter().map(|m| m.label.as_str()).collect();
+    let node = |l: &str| l.split_whitespace().nth(1).unwrap().to_owned();
+    assert_eq!(labels.len(), 2, "{labels:?}");
+    assert!(
+        labels[0].starts_with("power-off ") && labels[1].starts_with("power-on "),
+        "{labels:?}"
+    );
+    assert_eq!(node(labels[0]), node(labels[1]), "{labels:?}");
+}
