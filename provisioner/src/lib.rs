@@ -12,3 +12,4 @@
 //! **Boundary:** this crate knows nothing of the harness; the harness depends on it.
 
 pub mod model;
+pub mod render;
