@@ -12,3 +12,5 @@
 //! **Boundary:** this crate knows nothing of the harness; the harness depends on it.
 
 pub mod model;
+pub mod plan;
+pub mod render;

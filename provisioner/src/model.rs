@@ -398,6 +398,60 @@ impl Haproxy {
     }
 }
 
+impl Etcd {
+    /// etcd's own defaults (the seed sets none).
+    pub fn seed() -> Etcd {
+        Etcd {
+            heartbeat: ms(100),
+            election_timeout: ms(1000),
+            pre_vote: false,
+            client_port: 2379,
+            peer_port: 2380,
+            fsync: ms(10),
+        }
+    }
+}
+
+impl Kube {
+    /// The seed's Kubernetes settings (kubeadm defaults).
+    pub fn seed() -> Kube {
+        Kube {
+            api_server_port: 6443,
+            pod_cidr: "10.244.0.0/16".to_owned(),
+            service_cidr: "10.96.0.0/12".to_owned(),
+            node_monitor_period: secs(5),
+            node_monitor_grace: secs(40),
+            eviction_toleration: secs(300),
+            kubelet_lease_renew: secs(10),
+            leader_lease: secs(15),
+            leader_renew_deadline: secs(10),
+            leader_retry: secs(2),
+            app_replicas: 3,
+        }
+    }
+}
+
+impl Ceph {
+    /// The seed's Ceph settings (Ceph defaults, pool of size 3 / min_size 2).
+    pub fn seed() -> Ceph {
+        Ceph {
+            n_mons: 3,
+            pool: "replica-pool".to_owned(),
+            pool_size: 3,
+            pool_min_size: 2,
+            pg_num: 32,
+            osd_heartbeat_interval: secs(6),
+            osd_heartbeat_grace: secs(20),
+            min_down_reporters: 2,
+            down_out_interval: secs(600),
+            mon_lease: secs(5),
+            mon_election_timeout: secs(5),
+            peering: ms(1500),
+            write_latency: ms(25),
+        }
+    }
+}
+
 impl ClusterModel {
     /// The seed's three-node cluster, named `node-1..3` on 192.168.122.0/24 style addresses
     /// `base.11`, `base.12`, `base.13`, VIP `base.100`; node-1 is `state MASTER`.
@@ -424,42 +478,9 @@ impl ClusterModel {
             default_storage_device: "/dev/sdb".to_owned(),
             keepalived: Keepalived::seed(),
             haproxy: Haproxy::seed(profile),
-            etcd: Etcd {
-                heartbeat: ms(100),
-                election_timeout: ms(1000),
-                pre_vote: false,
-                client_port: 2379,
-                peer_port: 2380,
-                fsync: ms(10),
-            },
-            kube: Kube {
-                api_server_port: 6443,
-                pod_cidr: "10.244.0.0/16".to_owned(),
-                service_cidr: "10.96.0.0/12".to_owned(),
-                node_monitor_period: secs(5),
-                node_monitor_grace: secs(40),
-                eviction_toleration: secs(300),
-                kubelet_lease_renew: secs(10),
-                leader_lease: secs(15),
-                leader_renew_deadline: secs(10),
-                leader_retry: secs(2),
-                app_replicas: 3,
-            },
-            ceph: Ceph {
-                n_mons: 3,
-                pool: "replica-pool".to_owned(),
-                pool_size: 3,
-                pool_min_size: 2,
-                pg_num: 32,
-                osd_heartbeat_interval: secs(6),
-                osd_heartbeat_grace: secs(20),
-                min_down_reporters: 2,
-                down_out_interval: secs(600),
-                mon_lease: secs(5),
-                mon_election_timeout: secs(5),
-                peering: ms(1500),
-                write_latency: ms(25),
-            },
+            etcd: Etcd::seed(),
+            kube: Kube::seed(),
+            ceph: Ceph::seed(),
             traefik: Traefik {
                 dial_timeout: secs(30),
             },
