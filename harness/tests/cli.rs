@@ -182,3 +182,24 @@ fn matrix_and_explore_write_their_files() {
     );
     std::fs::remove_dir_all(out).unwrap();
 }
+
+#[test]
+fn plan_writes_every_file_and_the_plan() {
+    let out = tmp("plan");
+    let (code, stdout, stderr) =
+        hadrill(&["plan", "--profile", "bare", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("planned "), "{stdout}");
+    let cfg = std::fs::read_to_string(out.join("hosts/node-1/etc/haproxy/haproxy.cfg")).unwrap();
+    // The seed's own file listed only two of the three API servers: ours lists all three.
+    for addr in ["10.77.0.11", "10.77.0.12", "10.77.0.13"] {
+        assert!(cfg.contains(addr), "{addr} missing from haproxy.cfg");
+    }
+    assert!(out
+        .join("hosts/node-3/etc/keepalived/keepalived.conf")
+        .exists());
+    assert!(std::fs::read_to_string(out.join("plan.txt"))
+        .unwrap()
+        .contains("node-2"));
+    std::fs::remove_dir_all(out).unwrap();
+}
