@@ -53,7 +53,7 @@ enum Cmd {
     },
     /// Render every file and the plan of steps for a cluster, touching no host.
     Plan {
-        /// Inventory file (not read yet: without it, the embedded seed cluster is planned).
+        /// Inventory file, Ansible-style or native (without it, the embedded seed cluster).
         #[arg(long)]
         inventory: Option<PathBuf>,
         /// What to install.
@@ -160,10 +160,10 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<u8> {
 }
 
 fn plan_cmd(inventory: Option<&Path>, profile: Profile, out: &Path) -> Result<u8> {
-    if let Some(inv) = inventory {
-        bail!("{}: inventory files are not read by this build yet (omit --inventory to plan the seed cluster)", inv.display());
-    }
-    let model = ClusterModel::seed(profile);
+    let model = match inventory {
+        Some(path) => load_inventory(path, profile)?,
+        None => ClusterModel::seed(profile),
+    };
     provisioner::plan::write_out(&model, out)
         .with_context(|| format!("{}: cannot write the plan", out.display()))?;
     let n = provisioner::plan::plan(&model).len();
@@ -173,6 +173,15 @@ fn plan_cmd(inventory: Option<&Path>, profile: Profile, out: &Path) -> Result<u8
         out.display()
     );
     Ok(0)
+}
+
+/// Reads an inventory, printing its warnings once each on stderr.
+fn load_inventory(path: &Path, profile: Profile) -> Result<ClusterModel> {
+    let inv = provisioner::inventory::load(path, profile)?;
+    for w in &inv.warnings {
+        eprintln!("hadrill: warning: {}: {w}", path.display());
+    }
+    Ok(inv.model)
 }
 
 /// Reads every scenario first, so that a bad file fails before anything runs.

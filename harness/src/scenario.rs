@@ -509,67 +509,8 @@ mod raw {
         max_gap: Option<String>,
     }
 
-    pub(super) struct ParseError {
-        pub line: u64,
-        pub field: String,
-        pub message: String,
-    }
-
-    /// Longest scenario file read, in bytes; a larger one is refused rather than parsed.
-    const TEXT_LEN_MAX: usize = 1 << 20;
-
-    pub(super) fn parse(text: &str) -> Result<RawScenario, ParseError> {
-        if text.len() > TEXT_LEN_MAX {
-            let message = format!("file larger than {TEXT_LEN_MAX} bytes");
-            return Err(ParseError {
-                line: 0,
-                field: "(document)".into(),
-                message,
-            });
-        }
-        match serde_saphyr::from_str::<RawScenario>(text) {
-            Ok(raw) => Ok(raw),
-            Err(err) => Err(explain(text, &err)),
-        }
-    }
-
-    /// Turns a serde-saphyr error into line + field path + message. The path comes from a
-    /// second pass over the generic document with serde_path_to_error.
-    fn explain(text: &str, err: &serde_saphyr::Error) -> ParseError {
-        let line = err.location().map_or(0, |l| l.line());
-        let generic = serde_saphyr::from_str::<serde_json::Value>(text);
-        let (field, message) = match generic {
-            Ok(value) => match serde_path_to_error::deserialize::<_, RawScenario>(value) {
-                Err(e) => (path_name(&e.path().to_string()), e.into_inner().to_string()),
-                Ok(_) => ("(document)".to_owned(), bare_message(err)),
-            },
-            Err(_) => ("(document)".to_owned(), bare_message(err)),
-        };
-        ParseError {
-            line,
-            field,
-            message,
-        }
-    }
-
-    fn path_name(p: &str) -> String {
-        if p == "." || p.is_empty() {
-            "(document)".to_owned()
-        } else {
-            p.to_owned()
-        }
-    }
-
-    /// serde-saphyr's message without its own `error: line L column C:` prefix (the line is
-    /// printed once, in front).
-    fn bare_message(err: &serde_saphyr::Error) -> String {
-        let s = err.to_string();
-        let s = s.lines().next().unwrap_or("");
-        let s = s.strip_prefix("error: ").unwrap_or(s);
-        match s.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
-            Some((_, rest)) => rest.to_owned(),
-            None => s.to_owned(),
-        }
+    pub(super) fn parse(text: &str) -> Result<RawScenario, provisioner::yaml::Error> {
+        provisioner::yaml::from_str(text)
     }
 
     /// The 1-based line of the first occurrence of a field path's last key, best effort: used

@@ -11,6 +11,8 @@
 //!
 //! **Boundary:** this crate knows nothing of the harness; the harness depends on it.
 
+pub mod inventory;
 pub mod model;
 pub mod plan;
 pub mod render;
+pub mod yaml;

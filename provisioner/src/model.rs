@@ -322,6 +322,8 @@ pub struct ClusterModel {
     pub nodes: Vec<Node>,
     /// The virtual IP held by keepalived.
     pub vip: Ipv4Addr,
+    /// A DNS name for the VIP (the seed's `kube-cluster`), added to the API certificate.
+    pub vip_name: Option<String>,
     /// Prefix length of the cluster network.
     pub prefix_len: u8,
     /// Network interface that carries the VIP.
@@ -473,6 +475,7 @@ impl ClusterModel {
             profile,
             nodes: (1..=3).map(node).collect(),
             vip: Ipv4Addr::new(base[0], base[1], base[2], 100),
+            vip_name: None,
             prefix_len: 24,
             vip_interface: "eth0".to_owned(),
             default_storage_device: "/dev/sdb".to_owned(),
