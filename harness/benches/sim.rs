@@ -38,7 +38,7 @@ fn bench(c: &mut Criterion) {
     let s = ten_minutes();
     assert_eq!(s.duration(), Duration::from_secs(600));
     c.bench_function("sim_10min_scenario_all_probes", |b| {
-        b.iter(|| drill::run(&mut SimLab::new(Sim::new(model.clone(), 7)), &s))
+        b.iter(|| drill::run(&mut SimLab::new(Sim::new(model.clone(), 7)), &s, None))
     });
     c.bench_function("explore_20_runs", |b| {
         b.iter(|| harness::explore::explore(&model, 20, 3))

@@ -1,159 +1,23 @@
-//! The step loop every lab shares, the `Lab` trait, and the ledger of active faults.
+//! The step loop every lab shares, and the ledger of active faults.
 //!
 //! A role target is resolved to a node when its step runs; a later step that names the same
 //! role to undo it acts on that same node (the ledger remembers the binding). Every fault is
-//! written to the ledger before the lab acts, and whatever is still active when the steps end
-//! (or a step fails) is undone before the drill returns.
-
-use std::time::Duration;
+//! written to the ledger before the lab acts (and, for real labs, to the ledger's file, so a
+//! crashed drill can still be healed), and whatever is still active when the steps end, a step
+//! fails, or the user interrupts is undone before the drill returns.
 
 use provisioner::model::NodeId;
 
+use crate::lab::{Error, Lab};
 use crate::record::{MarkKind, Record};
 use crate::report::ScenarioReport;
 use crate::scenario::{FaultKind, FaultSpec, Scenario, Step, Target};
-use crate::sim::Sim;
 use crate::verdict::{self, Outcome};
 
-/// Where a lab runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Substrate {
-    /// The deterministic simulation.
-    Sim,
-    /// libvirt VMs.
-    Libvirt,
-}
-
-impl Substrate {
-    /// The name in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Substrate::Sim => "sim",
-            Substrate::Libvirt => "libvirt",
-        }
-    }
-}
-
-/// A lab failed to do what a step asked.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The target names no node of this lab.
-    #[error("step {step}: no node `{name}` in this lab")]
-    UnknownNode {
-        /// 0-based step index.
-        step: usize,
-        /// The name.
-        name: String,
-    },
-    /// A role could not be resolved (nobody holds the VIP, no etcd leader).
-    #[error("step {step}: no node is {role} now")]
-    Unresolved {
-        /// 0-based step index.
-        step: usize,
-        /// The role.
-        role: String,
-    },
-    /// The lab cannot do this fault.
-    #[error("step {step}: this lab cannot {fault}")]
-    Unsupported {
-        /// 0-based step index.
-        step: usize,
-        /// The fault.
-        fault: String,
-    },
-}
-
-/// One kind of lab: the simulation, VMs, containers, an existing cluster.
-pub trait Lab {
-    /// What kind of lab.
-    fn substrate(&self) -> Substrate;
-    /// Whether the lab can carry out this fault (asked for every step before the drill).
-    fn supports(&self, kind: &FaultKind) -> bool;
-    /// Node names in order.
-    fn node_names(&self) -> Vec<String>;
-    /// The node a role stands for now.
-    fn resolve(&mut self, target: &Target) -> Option<NodeId>;
-    /// Applies a fault to a node.
-    fn inject(&mut self, kind: &FaultKind, node: NodeId);
-    /// Probes for `span`, appending samples to the record.
-    fn observe(&mut self, span: Duration, rec: &mut Record);
-}
-
-/// The simulation as a lab.
-pub struct SimLab {
-    sim: Sim,
-    origin: Duration,
-}
-
-impl SimLab {
-    /// A lab over a fresh simulation.
-    pub fn new(sim: Sim) -> SimLab {
-        SimLab {
-            origin: sim.now(),
-            sim,
-        }
-    }
-
-    /// The simulation (for invariant checks).
-    pub fn sim(&self) -> &Sim {
-        &self.sim
-    }
-}
-
-impl Lab for SimLab {
-    fn substrate(&self) -> Substrate {
-        Substrate::Sim
-    }
-    fn supports(&self, kind: &FaultKind) -> bool {
-        self.sim.supports(kind)
-    }
-    fn node_names(&self) -> Vec<String> {
-        self.sim
-            .model()
-            .nodes
-            .iter()
-            .map(|n| n.name.clone())
-            .collect()
-    }
-    fn resolve(&mut self, target: &Target) -> Option<NodeId> {
-        let m = self.sim.model();
-        match target {
-            Target::Node(name) => m.node_by_name(name),
-            Target::VipHolder => self.sim.vip_holder(),
-            Target::EtcdLeader => self.sim.etcd_leader(),
-            Target::ZeroMaster => m.zero_master(),
-            Target::Any => Some(self.sim.pick()),
-            Target::Other => {
-                let (v, l) = (self.sim.vip_holder(), self.sim.etcd_leader());
-                let ids: Vec<NodeId> = m.node_ids().collect();
-                ids.iter()
-                    .copied()
-                    .find(|&i| Some(i) != v && Some(i) != l)
-                    .or_else(|| ids.into_iter().find(|&i| Some(i) != v))
-            }
-            Target::All => None,
-        }
-    }
-    fn inject(&mut self, kind: &FaultKind, node: NodeId) {
-        self.sim.inject(kind, node);
-    }
-    fn observe(&mut self, span: Duration, rec: &mut Record) {
-        self.sim.set_probing(true);
-        let until = self.sim.now() + span;
-        let mut shifted = Record::default();
-        self.sim.run_until(until, &mut shifted);
-        for (service, samples) in shifted.samples {
-            for mut s in samples {
-                s.at -= self.origin;
-                rec.push(service, s);
-            }
-        }
-        rec.end = rec.end.max(until - self.origin);
-    }
-}
+pub use crate::lab::sim::SimLab;
 
 /// A fault in force: what was done, to which node, through which target.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Active {
     /// The fault.
     pub kind: FaultKind,
@@ -168,6 +32,8 @@ pub struct Active {
 pub struct Ledger {
     /// Active faults.
     pub active: Vec<Active>,
+    /// Where the ledger is kept between steps (real labs): written before the lab acts.
+    pub file: Option<std::path::PathBuf>,
 }
 
 /// Most faults a drill may hold active at once.
@@ -182,6 +48,33 @@ impl Ledger {
             .filter_map(|a| inverse(&a.kind).map(|k| (k, a.node)))
             .collect()
     }
+
+    /// Writes the ledger to its file, if it has one (atomically: a crash leaves the old or
+    /// the new ledger, never half of one).
+    fn save(&self) -> Result<(), Error> {
+        let Some(path) = &self.file else {
+            return Ok(());
+        };
+        let text = serde_json::to_string_pretty(&self.active).expect("faults serialize");
+        let tmp = path.with_extension("json.new");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| {
+                Error::Lab(format!(
+                    "{}: cannot write the fault ledger: {e}",
+                    path.display()
+                ))
+            })
+    }
+
+    /// Reads a ledger file left by a drill (empty when there is none).
+    pub fn load(path: &std::path::Path) -> Result<Vec<Active>, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
 }
 
 /// What undoes a fault; None when it heals by itself (reboot) or is itself an undo.
@@ -189,6 +82,7 @@ pub fn inverse(kind: &FaultKind) -> Option<FaultKind> {
     use FaultKind as K;
     match kind {
         K::PowerOff | K::Shutdown => Some(K::PowerOn),
+        K::Pause => Some(K::Resume),
         K::Isolate | K::Netem { .. } => Some(K::Heal),
         K::LinkDown => Some(K::LinkUp),
         K::StopService(d) => Some(K::StartService(*d)),
@@ -221,22 +115,35 @@ pub fn preflight(lab: &dyn Lab, scenario: &Scenario) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs one scenario on a lab and judges it.
-pub fn run(lab: &mut dyn Lab, scenario: &Scenario) -> ScenarioReport {
+/// Runs one scenario on a lab and judges it. Whatever the steps leave in force (because they
+/// ended, failed, or were interrupted) is undone before it returns.
+pub fn run(
+    lab: &mut dyn Lab,
+    scenario: &Scenario,
+    ledger_file: Option<&std::path::Path>,
+) -> ScenarioReport {
     let mut rec = Record::default();
-    let mut ledger = Ledger::default();
-    let mut now = Duration::ZERO;
-    let result = steps(lab, scenario, &mut rec, &mut ledger, &mut now);
-    // Heal whatever is still in force, on every exit path.
+    let mut ledger = Ledger {
+        active: Vec::new(),
+        file: ledger_file.map(std::path::Path::to_path_buf),
+    };
+    let mut result = steps(lab, scenario, &mut rec, &mut ledger);
     let names = lab.node_names();
     for (kind, node) in ledger.undo_all() {
-        rec.mark(
-            now,
-            MarkKind::Undo,
-            format!("{} {} (cleanup)", kind.key(), names[node.index()]),
-        );
-        lab.inject(&kind, node);
+        let label = format!("{} {} (cleanup)", kind.key(), names[node.index()]);
+        rec.mark(lab.now(), MarkKind::Undo, label);
+        let undone = lab.inject(&kind, node);
+        if let Err(e) = undone {
+            // Keep the first error; the ledger file still names what could not be undone.
+            result = result.and(Err(e));
+            continue;
+        }
+        ledger
+            .active
+            .retain(|a| !(a.node == node && kind.undoes(&a.kind)));
+        result = result.and(ledger.save());
     }
+    result = result.and(lab.finish(&mut rec));
     let services = verdict::judge(&rec, &scenario.expect);
     let outcome = match &result {
         Ok(()) => services
@@ -261,35 +168,37 @@ fn steps(
     scenario: &Scenario,
     rec: &mut Record,
     ledger: &mut Ledger,
-    now: &mut Duration,
 ) -> Result<(), Error> {
     preflight(lab, scenario)?;
     let names = lab.node_names();
     for (step, s) in scenario.steps.iter().enumerate() {
         match s {
-            Step::Settle(d) | Step::Observe(d) => {
-                lab.observe(*d, rec);
-                *now += *d;
-            }
+            Step::Settle(d) | Step::Observe(d) => lab.observe(*d, rec)?,
             Step::Fault(f) => {
                 for node in bind(lab, ledger, f, step)? {
+                    let name = &names[node.index()];
                     let label = match &f.target {
-                        Target::Node(_) => f
-                            .to_string()
-                            .replace(&f.target.to_string(), &names[node.index()]),
-                        t => format!(
-                            "{} ({t})",
-                            f.to_string().replace(&t.to_string(), &names[node.index()])
-                        ),
+                        Target::Node(_) => f.to_string().replace(&f.target.to_string(), name),
+                        t => format!("{} ({t})", f.to_string().replace(&t.to_string(), name)),
                     };
                     let kind = if f.kind.is_undo() {
                         MarkKind::Undo
                     } else {
                         MarkKind::Fault
                     };
-                    rec.mark(*now, kind, label);
-                    apply(ledger, f, node);
-                    lab.inject(&f.kind, node);
+                    rec.mark(lab.now(), kind, label);
+                    if f.kind.is_undo() {
+                        // Forgotten only once undone: a failed undo stays in the ledger.
+                        lab.inject(&f.kind, node)?;
+                        apply(ledger, f, node);
+                        ledger.save()?;
+                    } else {
+                        // Written before the lab acts: a crash in between leaves a fault the
+                        // ledger names, never one it does not.
+                        apply(ledger, f, node);
+                        ledger.save()?;
+                        lab.inject(&f.kind, node)?;
+                    }
                 }
             }
         }
@@ -320,7 +229,7 @@ fn bind(
             return Ok(vec![a.node]);
         }
     }
-    lab.resolve(&f.target)
+    lab.resolve(&f.target)?
         .map(|n| vec![n])
         .ok_or_else(|| Error::Unresolved {
             step,

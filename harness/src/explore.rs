@@ -87,7 +87,7 @@ pub const LIVE_WINDOW: Duration = Duration::from_secs(20);
 /// Runs one schedule; Err names the broken invariant.
 pub fn check(model: &ClusterModel, seed: u64, scenario: &Scenario) -> Result<(), String> {
     let mut lab = SimLab::new(Sim::new(model.clone(), seed));
-    let report = drill::run(&mut lab, scenario);
+    let report = drill::run(&mut lab, scenario, None);
     if let Some(v) = lab.sim().violations().first() {
         return Err(format!("safety: {v}"));
     }

@@ -56,6 +56,16 @@ fn scenario(name: String, faults: &[(FaultKind, String)], undo: Option<FaultKind
 
 /// Runs every row on the simulation of `model`.
 pub fn run(model: &ClusterModel, seed: u64) -> Vec<Row> {
+    run_with(model, |s| {
+        drill::run(&mut SimLab::new(Sim::new(model.clone(), seed)), s, None)
+    })
+}
+
+/// Runs every row with `drill` (a fresh simulation, or a real lab).
+pub fn run_with(
+    model: &ClusterModel,
+    mut drill: impl FnMut(&Scenario) -> crate::report::ScenarioReport,
+) -> Vec<Row> {
     let names: Vec<String> = model.nodes.iter().map(|n| n.name.clone()).collect();
     let mut rows = Vec::new();
     for n in &names {
@@ -91,7 +101,7 @@ pub fn run(model: &ClusterModel, seed: u64) -> Vec<Row> {
     rows.into_iter()
         .map(|(fault, nodes, faults, undo)| {
             let s = scenario(fault.replace(' ', "-"), &faults, undo);
-            let report = drill::run(&mut SimLab::new(Sim::new(model.clone(), seed)), &s);
+            let report = drill(&s);
             Row {
                 fault,
                 nodes,

@@ -66,6 +66,19 @@ fn expect_text(e: Option<Expect>) -> Option<String> {
     })
 }
 
+/// The report of a scenario that could not run (nothing recorded, outcome unknown).
+pub fn unknown(s: &crate::scenario::Scenario, why: String) -> ScenarioReport {
+    let record = crate::record::Record::default();
+    ScenarioReport {
+        name: s.name.clone(),
+        description: s.description.clone(),
+        outcome: Outcome::Unknown,
+        services: crate::verdict::judge(&record, &s.expect),
+        record,
+        error: Some(why),
+    }
+}
+
 /// `report.json`.
 pub fn json(r: &DrillReport) -> String {
     let scenarios: Vec<_> = r

@@ -40,7 +40,7 @@ pub enum Step {
 }
 
 /// What a fault step names: a node or a role that the lab resolves when the step runs.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Target {
     /// A node by its name.
@@ -147,7 +147,7 @@ impl Daemon {
 }
 
 /// A fault kind with its parameters, not yet bound to a node.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FaultKind {
     /// Pull the power (libvirt destroy).
@@ -158,6 +158,10 @@ pub enum FaultKind {
     Reboot,
     /// Clean shutdown (power on to undo).
     Shutdown,
+    /// Suspend the machine (libvirt suspend): it stops where it is, its clock too.
+    Pause,
+    /// Resume a paused machine.
+    Resume,
     /// Cut the node off in the network; it keeps its link (and so its VIP).
     Isolate,
     /// Lose the carrier on the node's interface: keepalived goes FAULT.
@@ -199,6 +203,8 @@ impl FaultKind {
             FaultKind::PowerOn => "power-on",
             FaultKind::Reboot => "reboot",
             FaultKind::Shutdown => "shutdown",
+            FaultKind::Pause => "pause",
+            FaultKind::Resume => "resume",
             FaultKind::Isolate => "isolate",
             FaultKind::LinkDown => "link-down",
             FaultKind::LinkUp => "link-up",
@@ -220,6 +226,7 @@ impl FaultKind {
         use FaultKind as K;
         match (self, other) {
             (K::PowerOn, K::PowerOff | K::Shutdown) => true,
+            (K::Resume, K::Pause) => true,
             (K::Heal, K::Isolate | K::Netem { .. } | K::LinkDown) => true,
             (K::LinkUp, K::LinkDown) => true,
             (K::StartService(a), K::StopService(b)) => a == b,
@@ -234,6 +241,7 @@ impl FaultKind {
         matches!(
             self,
             FaultKind::PowerOn
+                | FaultKind::Resume
                 | FaultKind::Heal
                 | FaultKind::LinkUp
                 | FaultKind::StartService(_)
@@ -451,6 +459,8 @@ mod raw {
         PowerOn(String),
         Reboot(String),
         Shutdown(String),
+        Pause(String),
+        Resume(String),
         Isolate(String),
         LinkDown(String),
         LinkUp(String),
@@ -631,6 +641,8 @@ mod raw {
                 RawFault::PowerOn(t) => node(K::PowerOn, t, ".power-on"),
                 RawFault::Reboot(t) => node(K::Reboot, t, ".reboot"),
                 RawFault::Shutdown(t) => node(K::Shutdown, t, ".shutdown"),
+                RawFault::Pause(t) => node(K::Pause, t, ".pause"),
+                RawFault::Resume(t) => node(K::Resume, t, ".resume"),
                 RawFault::Isolate(t) => node(K::Isolate, t, ".isolate"),
                 RawFault::LinkDown(t) => node(K::LinkDown, t, ".link-down"),
                 RawFault::LinkUp(t) => node(K::LinkUp, t, ".link-up"),
@@ -665,8 +677,8 @@ mod raw {
                     node(K::Netem { delay, loss }, &n.node, ".netem.node")
                 }
                 RawFault::SlowDisk(s) => {
-                    if !crate::disk::PROFILES.contains(&s.profile.as_str()) {
-                        let known = crate::disk::PROFILES.join(", ");
+                    if crate::disk::profile(&s.profile).is_none() {
+                        let known = crate::disk::names().join(", ");
                         return Err((
                             ".slow-disk.profile".into(),
                             format!("unknown disk profile `{}` ({known})", s.profile),

@@ -76,6 +76,9 @@ struct NodeState {
     vrrp_gen: u64,
     /// The VIP is still configured here though keepalived is gone (SIGKILL leaves it).
     stale_vip: bool,
+    /// Paused (a suspended VM): nothing runs, no packet flows; its state is kept and its
+    /// timers stand still until it resumes.
+    paused_since: Option<Duration>,
     check_ok: bool,
     prio_bonus: u8,
     /// Health of each backend, per frontend (0 api, 1 ingress), as this node's HAProxy sees it.
@@ -123,6 +126,8 @@ pub struct Sim {
     cm_leader: Option<NodeId>,
     cm_renewed: Duration,
     violations: Vec<String>,
+    /// Timers of paused nodes: the event and how long after the pause it was due.
+    frozen: Vec<(NodeId, Duration, Event)>,
 }
 
 fn any_of<T: Copy>(rng: &mut ChaCha8Rng, items: &[T]) -> Option<T> {
@@ -148,6 +153,7 @@ impl Sim {
             vrrp: Vrrp::Backup,
             vrrp_gen: 0,
             stale_vip: false,
+            paused_since: None,
             check_ok: true,
             prio_bonus: 0,
             lb: [
@@ -214,6 +220,7 @@ impl Sim {
             cm_leader: etcd_leader,
             cm_renewed: Duration::ZERO,
             violations: Vec::new(),
+            frozen: Vec::new(),
             model,
         };
         sim.start();
@@ -321,7 +328,7 @@ impl Sim {
 
     fn alive(&self, i: NodeId) -> bool {
         let n = &self.nodes[i.index()];
-        n.powered && self.now >= n.up_at
+        n.powered && n.paused_since.is_none() && self.now >= n.up_at
     }
 
     fn on_net(&self, i: NodeId) -> bool {
@@ -353,7 +360,26 @@ impl Sim {
 
     // ---- events ---------------------------------------------------------------------------
 
+    /// The node whose own timer this event is (its clock stops while it is paused).
+    fn owner(ev: Event) -> Option<NodeId> {
+        match ev {
+            Event::Advert(i, _)
+            | Event::MasterDown(i, _)
+            | Event::VrrpScript(i)
+            | Event::EtcdCampaign(i, _)
+            | Event::Heartbeat(i) => Some(i),
+            Event::LbCheck { on, .. } | Event::LbSilent { on, .. } => Some(on),
+            _ => None,
+        }
+    }
+
     fn handle(&mut self, ev: Event) {
+        if let Some(i) = Sim::owner(ev) {
+            if let Some(since) = self.nodes[i.index()].paused_since {
+                self.frozen.push((i, self.now - since, ev));
+                return;
+            }
+        }
         match ev {
             Event::Advert(i, g) if self.nodes[i.index()].vrrp_gen == g => self.advert(i),
             Event::MasterDown(i, g)
@@ -480,9 +506,6 @@ impl Sim {
     fn backend(&self, on: NodeId, fe: u8, srv: NodeId) -> Backend {
         if !self.connected(on, srv) {
             return Backend::Silent;
-        }
-        if self.nodes[srv.index()].cordoned && self.model.profile == Profile::Bare {
-            return Backend::Refused;
         }
         let (daemon, listens) = match (fe, self.model.profile) {
             (0, Profile::Bare) => (Daemon::Etcd, self.model.node(srv).control_plane),
@@ -681,11 +704,18 @@ impl Sim {
     }
 
     /// The API as a client of node `on`'s HAProxy would get it (server picked round-robin).
+    /// Whether `on`'s HAProxy sends frontend `fe`'s new connections to `srv`: UP by its checks
+    /// and, in the bare profile, not drained (a drained node's servers are in maintenance).
+    fn in_rotation(&self, on: NodeId, fe: usize, srv: NodeId) -> bool {
+        self.nodes[on.index()].lb[fe][srv.index()].up
+            && !(self.model.profile == Profile::Bare && self.nodes[srv.index()].cordoned)
+    }
+
     fn api_via(&self, on: NodeId) -> Result<Duration, &'static str> {
         let up: Vec<NodeId> = self
             .model
             .node_ids()
-            .filter(|&s| self.nodes[on.index()].lb[0][s.index()].up)
+            .filter(|&s| self.in_rotation(on, 0, s))
             .collect();
         if up.is_empty() {
             return Err("haproxy: no API backend UP");
@@ -921,7 +951,7 @@ impl Sim {
         let up: Vec<NodeId> = self
             .model
             .node_ids()
-            .filter(|&s| self.nodes[on.index()].lb[1][s.index()].up)
+            .filter(|&s| self.in_rotation(on, 1, s))
             .collect();
         if up.is_empty() {
             return Err("haproxy: no ingress backend UP");
@@ -1148,6 +1178,8 @@ impl Sim {
                 self.at(self.model.machine.shutdown, Event::PowerOn(node));
             }
             FaultKind::PowerOn => self.power_on(node),
+            FaultKind::Pause => self.pause(node),
+            FaultKind::Resume => self.resume(node),
             FaultKind::Isolate => self.nodes[k].isolated = true,
             FaultKind::LinkDown => {
                 self.nodes[k].link = false;
@@ -1173,7 +1205,7 @@ impl Sim {
                 for n in &mut self.nodes {
                     n.prio_bonus = 0;
                 }
-                self.nodes[k].prio_bonus = 60;
+                self.nodes[k].prio_bonus = self.model.keepalived.move_vip_bonus;
             }
             FaultKind::Drain => {
                 self.nodes[k].cordoned = true;
@@ -1201,6 +1233,27 @@ impl Sim {
                 .filter(|_| !matches!(kind, FaultKind::StopService(_))),
         );
         self.ceph_changed(clean);
+    }
+
+    /// A suspended VM: its processes stop where they are; for its peers it is silent.
+    fn pause(&mut self, i: NodeId) {
+        let n = &mut self.nodes[i.index()];
+        if n.powered && n.paused_since.is_none() {
+            n.paused_since = Some(self.now);
+        }
+    }
+
+    /// Resumed: its guest clock did not advance while paused, so each of its timers fires as
+    /// long after the resume as it was due after the pause.
+    fn resume(&mut self, i: NodeId) {
+        if self.nodes[i.index()].paused_since.take().is_none() {
+            return;
+        }
+        let (mine, rest): (Vec<_>, Vec<_>) = self.frozen.drain(..).partition(|(n, _, _)| *n == i);
+        self.frozen = rest;
+        for (_, left, ev) in mine {
+            self.at(left, ev);
+        }
     }
 
     fn link_up(&mut self, i: NodeId) {

@@ -673,6 +673,7 @@ fn build(spec: Spec, profile: Profile, base: &Path) -> Result<Inventory, Field> 
     model.vip_name = Some(vip_name);
     model.prefix_len = prefix_len;
     model.default_storage_device = default_device;
+    model.kube.masters_schedulable = masters_schedulable;
     apply_options(&mut model, &o, &mut warnings)?;
     Ok(Inventory { model, warnings })
 }

@@ -136,6 +136,8 @@ pub struct Keepalived {
     pub check_weight: i32,
     /// `nopreempt`: a recovered higher-priority node does not take the VIP back.
     pub nopreempt: bool,
+    /// What `move-vip` adds to the target's priority (through keepalived's track file).
+    pub move_vip_bonus: u8,
 }
 
 /// How HAProxy health-checks a backend server.
@@ -226,6 +228,9 @@ pub struct Kube {
     pub leader_retry: Duration,
     /// Replicas of the probe's backend app behind the ingress.
     pub app_replicas: u32,
+    /// Control-plane nodes run workloads too (the seed: every node a worker); their
+    /// `NoSchedule` taint is not set.
+    pub masters_schedulable: bool,
 }
 
 /// Ceph settings (rook in the `kubernetes` profile, Debian's packages in `bare`).
@@ -257,6 +262,10 @@ pub struct Ceph {
     pub peering: Duration,
     /// Latency of one replicated write on healthy spinning disks.
     pub write_latency: Duration,
+    /// `osd_memory_target` in bytes (small: the labs' nodes have 1–2 GiB).
+    pub osd_memory_target: u64,
+    /// Size of a file-backed OSD (a storage device path outside /dev), made sparse.
+    pub file_osd_size: u64,
 }
 
 /// The ingress controller (traefik) on every worker.
@@ -370,6 +379,7 @@ impl Keepalived {
             check_rise: 1,
             check_weight: 2,
             nopreempt: false,
+            move_vip_bonus: 60,
         }
     }
 }
@@ -429,6 +439,7 @@ impl Kube {
             leader_renew_deadline: secs(10),
             leader_retry: secs(2),
             app_replicas: 3,
+            masters_schedulable: true,
         }
     }
 }
@@ -450,6 +461,8 @@ impl Ceph {
             mon_election_timeout: secs(5),
             peering: ms(1500),
             write_latency: ms(25),
+            osd_memory_target: 512 << 20,
+            file_osd_size: 4 << 30,
         }
     }
 }
@@ -499,7 +512,7 @@ impl ClusterModel {
                 neigh_probes: secs(3),
             },
             versions: Versions {
-                kubernetes: "1.30.4".to_owned(),
+                kubernetes: "1.33.5".to_owned(),
                 flannel: "v0.25.6".to_owned(),
                 rook: "v1.14.9".to_owned(),
                 ceph_image: "quay.io/ceph/ceph:v18.2.4".to_owned(),
@@ -558,6 +571,12 @@ impl ClusterModel {
     /// Majority of the etcd members (control-plane nodes).
     pub fn etcd_quorum(&self) -> usize {
         self.nodes.iter().filter(|n| n.control_plane).count() / 2 + 1
+    }
+
+    /// The nodes that run a Ceph monitor: the first `n_mons` storage hosts.
+    pub fn ceph_mons(&self) -> Vec<&Node> {
+        let n = usize::try_from(self.ceph.n_mons).expect("u32 fits usize");
+        self.nodes.iter().filter(|n| n.storage()).take(n).collect()
     }
 
     /// Majority of the monitors.

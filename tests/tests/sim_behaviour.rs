@@ -20,7 +20,7 @@ fn catalogue(name: &str) -> scenario::Scenario {
 
 fn drill_with(model: ClusterModel, name: &str, seed: u64) -> (ScenarioReport, Vec<String>) {
     let mut lab = SimLab::new(Sim::new(model, seed));
-    let report = drill::run(&mut lab, &catalogue(name));
+    let report = drill::run(&mut lab, &catalogue(name), None);
     (report, lab.sim().violations().to_vec())
 }
 
@@ -167,7 +167,7 @@ fn losing_the_controller_manager_leader_restarts_the_grace_clock() {
         );
         let s = scenario::parse(Path::new("t.yaml"), &text).unwrap();
         let mut lab = SimLab::new(Sim::new(ClusterModel::seed(Profile::Kubernetes), 3));
-        drill::run(&mut lab, &s).services[&Service::Ingress].n_failed
+        drill::run(&mut lab, &s, None).services[&Service::Ingress].n_failed
     };
     let (leader, other) = (run("node-1"), run("node-3"));
     assert!(

@@ -1,0 +1,135 @@
+//! `plan`, `provision`, `validate` and `image build`: the cluster and its image.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use provisioner::model::{ClusterModel, Profile};
+
+use super::{default_kubeconfig, lab_model, load_inventory, runtime, Hosts};
+use crate::lab::state::LabDir;
+
+#[derive(Debug, Args)]
+pub(super) struct PlanArgs {
+    /// Inventory file, Ansible-style or native (without it, the embedded seed cluster).
+    #[arg(long)]
+    inventory: Option<PathBuf>,
+    /// What to install.
+    #[arg(long, default_value = "bare")]
+    profile: Profile,
+    /// Directory for hosts/HOST/<path> and plan.txt.
+    #[arg(long, default_value = "out/plan")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ProvisionArgs {
+    #[command(flatten)]
+    hosts: Hosts,
+    /// What to install.
+    #[arg(long, default_value = "bare")]
+    profile: Profile,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ValidateArgs {
+    #[command(flatten)]
+    hosts: Hosts,
+    /// What was installed (default: bare, or the lab's).
+    #[arg(long)]
+    profile: Option<Profile>,
+    /// Kubeconfig for the kubernetes profile (default `$KUBECONFIG` or `~/.kube/config`).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum ImageCmd {
+    /// Build the node image with debootstrap (cached by the hash of its recipe).
+    Build {
+        /// Cache directory (default `$HADRILL_CACHE/images` or `~/.cache/hadrill/images`).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
+}
+
+pub(super) fn plan(a: &PlanArgs) -> Result<u8> {
+    let model = match &a.inventory {
+        Some(path) => load_inventory(path, a.profile)?,
+        None => ClusterModel::seed(a.profile),
+    };
+    provisioner::plan::write_out(&model, &a.out)
+        .with_context(|| format!("{}: cannot write the plan", a.out.display()))?;
+    let n = provisioner::plan::plan(&model).steps.len();
+    println!(
+        "planned {n} steps for {} hosts ({}) into {}",
+        model.nodes.len(),
+        model.profile.as_str(),
+        a.out.display()
+    );
+    Ok(0)
+}
+
+pub(super) fn provision(a: &ProvisionArgs) -> Result<u8> {
+    let (model, known_hosts) = a.hosts.load(Some(a.profile))?;
+    let rt = runtime()?;
+    let summary = match rt.block_on(crate::provision::provision(&model, &known_hosts)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hadrill: provision: {e}");
+            return Ok(1);
+        }
+    };
+    if let Some(name) = &a.hosts.lab {
+        // The lab now runs this profile: drills and validate use it.
+        let (_, lab) = lab_model(name, Some(a.profile))?;
+        let mut state = lab
+            .load()
+            .map_err(anyhow::Error::msg)?
+            .context("the lab vanished")?;
+        state.profile = Some(a.profile);
+        LabDir::save(&lab, &state).map_err(anyhow::Error::msg)?;
+    }
+    println!(
+        "provisioned {} hosts ({}): {} steps, {} changed",
+        model.nodes.len(),
+        model.profile.as_str(),
+        summary.outcomes.len(),
+        summary.n_changed()
+    );
+    Ok(0)
+}
+
+pub(super) fn validate(a: &ValidateArgs) -> Result<u8> {
+    let (model, known_hosts) = a.hosts.load(a.profile)?;
+    let kubeconfig = a.kubeconfig.clone().unwrap_or_else(default_kubeconfig);
+    let rt = runtime()?;
+    let hosts = crate::provision::transports(&model, &known_hosts);
+    let checks = rt.block_on(crate::validate::validate(&model, &hosts, &kubeconfig));
+    rt.block_on(async {
+        for t in hosts.values() {
+            t.close().await;
+        }
+    });
+    print!("{}", crate::validate::table(&checks));
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed > 0 {
+        eprintln!(
+            "hadrill: validate: {failed} of {} checks failed",
+            checks.len()
+        );
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+pub(super) fn image(cmd: &ImageCmd) -> Result<u8> {
+    let ImageCmd::Build { cache } = cmd;
+    let cache = cache.clone().unwrap_or_else(crate::image::cache_dir);
+    let bar = crate::progress::spinner("image");
+    let img = crate::image::build(&cache, &|s| bar.set_message(s.to_owned()));
+    bar.finish_and_clear();
+    let img = img?;
+    println!("image {} in {}", img.hash, img.dir.display());
+    Ok(0)
+}

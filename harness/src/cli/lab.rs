@@ -1,0 +1,181 @@
+//! `up`, `down`, `status`, `ssh` and `heal`: a lab's life.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use provisioner::model::NodeId;
+
+use super::{lab_model, runtime};
+use crate::lab::libvirt::{self, UpOptions};
+
+/// Where a lab runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(super) enum SubstrateArg {
+    /// libvirt VMs (KVM where it works, else TCG).
+    Libvirt,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct UpArgs {
+    /// Where the lab runs.
+    #[arg(long, value_enum, default_value = "libvirt")]
+    substrate: SubstrateArg,
+    /// The lab's name.
+    #[arg(long)]
+    lab: String,
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3)]
+    nodes: u8,
+    /// Profile of the OSD disks (vm-templates/disk-profiles.yaml).
+    #[arg(long, default_value = "hdd-7200")]
+    disk_profile: String,
+    /// Memory per node, MiB.
+    #[arg(long, default_value_t = 1536)]
+    memory: u32,
+    /// vCPUs per node.
+    #[arg(long, default_value_t = 1)]
+    vcpus: u32,
+    /// A cloud image with cloud-init (for the kubernetes profile on a runner with internet);
+    /// default: hadrill's own image, built offline.
+    #[arg(long)]
+    image: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct DownArgs {
+    /// The lab's name.
+    #[arg(long)]
+    lab: String,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct SshArgs {
+    /// The lab's name.
+    lab: String,
+    /// The node.
+    node: String,
+    /// A command to run instead of a shell.
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
+pub(super) fn up(a: &UpArgs) -> Result<u8> {
+    let SubstrateArg::Libvirt = a.substrate;
+    let opts = UpOptions {
+        name: a.lab.clone(),
+        nodes: a.nodes,
+        disk_profile: a.disk_profile.clone(),
+        memory: a.memory,
+        vcpus: a.vcpus,
+        image: a.image.clone(),
+        uri: libvirt::default_uri(),
+    };
+    libvirt::check(&opts).map_err(anyhow::Error::msg)?;
+    let start = crate::lab::wall_now();
+    let bar = crate::progress::spinner(&format!("up {}", a.lab));
+    let state = libvirt::up(&opts, &crate::home(), &|s| {
+        if s.starts_with("accelerator: ") {
+            bar.suspend(|| eprintln!("hadrill: {s}"));
+        }
+        bar.set_message(s.to_owned());
+    });
+    let state = match state {
+        Ok(s) => s,
+        Err(e) => {
+            bar.finish_and_clear();
+            bail!("up {}: {e}", a.lab);
+        }
+    };
+    bar.set_message("waiting for SSH on every node");
+    let (model, lab) = lab_model(&a.lab, None)?;
+    let rt = runtime()?;
+    let waited = rt.block_on(libvirt::wait_ssh(&model, &lab.known_hosts(), &bar));
+    bar.finish_and_clear();
+    if let Err(e) = waited {
+        let _ = libvirt::down(&crate::home(), &a.lab, &|_| {});
+        bail!("up {}: {e} (the lab was removed)", a.lab);
+    }
+    println!(
+        "lab {}: {} nodes up ({}), SSH ready after {:.0} s; VIP will be {}",
+        a.lab,
+        state.nodes.len(),
+        state.accel,
+        start.elapsed().as_secs_f64(),
+        model.vip
+    );
+    Ok(0)
+}
+
+pub(super) fn down(a: &DownArgs) -> Result<u8> {
+    let bar = crate::progress::spinner(&format!("down {}", a.lab));
+    let removed = libvirt::down(&crate::home(), &a.lab, &|s| bar.set_message(s.to_owned()));
+    bar.finish_and_clear();
+    if removed.map_err(anyhow::Error::msg)? {
+        println!("lab {}: removed", a.lab);
+    } else {
+        println!("lab {}: nothing to remove", a.lab);
+    }
+    Ok(0)
+}
+
+pub(super) fn status() -> Result<u8> {
+    let text = libvirt::status(&crate::home()).map_err(anyhow::Error::msg)?;
+    if text.is_empty() {
+        println!("no labs");
+    } else {
+        print!("{text}");
+    }
+    Ok(0)
+}
+
+pub(super) fn ssh(a: &SshArgs) -> Result<u8> {
+    use std::os::unix::process::CommandExt;
+    let (model, lab) = lab_model(&a.lab, None)?;
+    let id = model
+        .node_by_name(&a.node)
+        .with_context(|| format!("lab `{}`: no node `{}`", a.lab, a.node))?;
+    let node = model.node(id);
+    let err = std::process::Command::new("ssh")
+        .arg("-i")
+        .arg(lab.key())
+        .arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            lab.known_hosts().display()
+        ))
+        .args([
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+        ])
+        .arg(format!("{}@{}", node.ssh.user, node.address))
+        .args(&a.command)
+        .exec();
+    bail!("ssh: {err}")
+}
+
+/// Undoes what a drill's fault ledger still lists (a drill killed before its cleanup).
+pub(super) fn heal(a: &DownArgs) -> Result<u8> {
+    let (model, lab) = lab_model(&a.lab, None)?;
+    let active = crate::drill::Ledger::load(&lab.faults()).map_err(anyhow::Error::msg)?;
+    if active.is_empty() {
+        println!("lab {}: no fault in force", a.lab);
+        return Ok(0);
+    }
+    let names: Vec<String> = model.nodes.iter().map(|n| n.name.clone()).collect();
+    let mut dl =
+        crate::lab::libvirt::drive::LibvirtLab::open(&crate::home(), &a.lab, model, 1, None)
+            .map_err(anyhow::Error::msg)?;
+    for f in active.iter().rev() {
+        let Some(undo) = crate::drill::inverse(&f.kind) else {
+            continue;
+        };
+        let node: NodeId = f.node;
+        crate::lab::Lab::inject(&mut dl, &undo, node)?;
+        println!("{} {}: undone", undo.key(), names[node.index()]);
+    }
+    std::fs::remove_file(lab.faults()).with_context(|| format!("{}", lab.faults().display()))?;
+    Ok(0)
+}

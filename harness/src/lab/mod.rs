@@ -1,0 +1,101 @@
+//! Labs: where a drill runs. One [`Lab`] trait, the labs side by side: the simulation
+//! ([`sim::SimLab`]) and libvirt VMs (`libvirt`). Each lab resolves roles to nodes, injects
+//! faults (and their undos), and probes as a client through the VIP into the record.
+//!
+//! A lab's capabilities are asked for every step before a drill starts (`supports`); a lab
+//! error mid-drill is returned, the drill heals what it did and reports the outcome unknown.
+
+use std::time::Duration;
+
+use provisioner::model::NodeId;
+
+use crate::record::Record;
+use crate::scenario::{FaultKind, Target};
+
+pub mod libvirt;
+pub mod sim;
+pub mod state;
+
+/// The wall clock, for real labs only (the simulation has its own; clippy bans `Instant::now`
+/// everywhere else so that reports of one seed stay byte-identical).
+#[allow(clippy::disallowed_methods)]
+pub fn wall_now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// Where a lab runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Substrate {
+    /// The deterministic simulation.
+    Sim,
+    /// libvirt VMs.
+    Libvirt,
+}
+
+impl Substrate {
+    /// The name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Substrate::Sim => "sim",
+            Substrate::Libvirt => "libvirt",
+        }
+    }
+}
+
+/// A lab failed to do what a step asked.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The target names no node of this lab.
+    #[error("step {step}: no node `{name}` in this lab")]
+    UnknownNode {
+        /// 0-based step index.
+        step: usize,
+        /// The name.
+        name: String,
+    },
+    /// A role could not be resolved (nobody holds the VIP, no etcd leader).
+    #[error("step {step}: no node is {role} now")]
+    Unresolved {
+        /// 0-based step index.
+        step: usize,
+        /// The role.
+        role: String,
+    },
+    /// The lab cannot do this fault.
+    #[error("step {step}: this lab cannot {fault}")]
+    Unsupported {
+        /// 0-based step index.
+        step: usize,
+        /// The fault.
+        fault: String,
+    },
+    /// The lab's machinery failed (libvirt, SSH, a command).
+    #[error("{0}")]
+    Lab(String),
+    /// The user interrupted the drill (Ctrl-C); its faults were healed.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// One kind of lab: the simulation, VMs, containers, an existing cluster.
+pub trait Lab {
+    /// What kind of lab.
+    fn substrate(&self) -> Substrate;
+    /// Whether the lab can carry out this fault (asked for every step before the drill).
+    fn supports(&self, kind: &FaultKind) -> bool;
+    /// Node names in order.
+    fn node_names(&self) -> Vec<String>;
+    /// Time since the drill started, on this lab's clock.
+    fn now(&self) -> Duration;
+    /// The node a role stands for now (None: nobody is, e.g. no VIP holder).
+    fn resolve(&mut self, target: &Target) -> Result<Option<NodeId>, Error>;
+    /// Applies a fault (or an undo) to a node.
+    fn inject(&mut self, kind: &FaultKind, node: NodeId) -> Result<(), Error>;
+    /// Probes for `span`, appending samples to the record.
+    fn observe(&mut self, span: Duration, rec: &mut Record) -> Result<(), Error>;
+    /// The drill is over: stop probing and hand over what is still buffered.
+    fn finish(&mut self, rec: &mut Record) -> Result<(), Error> {
+        let _ = rec;
+        Ok(())
+    }
+}

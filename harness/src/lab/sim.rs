@@ -1,0 +1,89 @@
+//! The simulation as a lab: faults go into the simulated cluster, observation runs the event
+//! loop, and the lab's clock is the simulation's.
+
+use std::time::Duration;
+
+use provisioner::model::NodeId;
+
+use super::{Error, Lab, Substrate};
+use crate::record::Record;
+use crate::scenario::{FaultKind, Target};
+use crate::sim::Sim;
+
+/// The simulation as a lab.
+pub struct SimLab {
+    sim: Sim,
+    origin: Duration,
+}
+
+impl SimLab {
+    /// A lab over a fresh simulation.
+    pub fn new(sim: Sim) -> SimLab {
+        SimLab {
+            origin: sim.now(),
+            sim,
+        }
+    }
+
+    /// The simulation (for invariant checks).
+    pub fn sim(&self) -> &Sim {
+        &self.sim
+    }
+}
+
+impl Lab for SimLab {
+    fn substrate(&self) -> Substrate {
+        Substrate::Sim
+    }
+    fn supports(&self, kind: &FaultKind) -> bool {
+        self.sim.supports(kind)
+    }
+    fn node_names(&self) -> Vec<String> {
+        self.sim
+            .model()
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .collect()
+    }
+    fn now(&self) -> Duration {
+        self.sim.now() - self.origin
+    }
+    fn resolve(&mut self, target: &Target) -> Result<Option<NodeId>, Error> {
+        let m = self.sim.model();
+        Ok(match target {
+            Target::Node(name) => m.node_by_name(name),
+            Target::VipHolder => self.sim.vip_holder(),
+            Target::EtcdLeader => self.sim.etcd_leader(),
+            Target::ZeroMaster => m.zero_master(),
+            Target::Any => Some(self.sim.pick()),
+            Target::Other => {
+                let (v, l) = (self.sim.vip_holder(), self.sim.etcd_leader());
+                let ids: Vec<NodeId> = m.node_ids().collect();
+                ids.iter()
+                    .copied()
+                    .find(|&i| Some(i) != v && Some(i) != l)
+                    .or_else(|| ids.into_iter().find(|&i| Some(i) != v))
+            }
+            Target::All => None,
+        })
+    }
+    fn inject(&mut self, kind: &FaultKind, node: NodeId) -> Result<(), Error> {
+        self.sim.inject(kind, node);
+        Ok(())
+    }
+    fn observe(&mut self, span: Duration, rec: &mut Record) -> Result<(), Error> {
+        self.sim.set_probing(true);
+        let until = self.sim.now() + span;
+        let mut shifted = Record::default();
+        self.sim.run_until(until, &mut shifted);
+        for (service, samples) in shifted.samples {
+            for mut s in samples {
+                s.at -= self.origin;
+                rec.push(service, s);
+            }
+        }
+        rec.end = rec.end.max(until - self.origin);
+        Ok(())
+    }
+}

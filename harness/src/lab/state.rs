@@ -1,0 +1,202 @@
+//! A lab's folder and its record of what it made.
+//!
+//! `$HADRILL_HOME/labs/NAME/` holds `lab.json` (the lab's settings and the list of every
+//! resource it made: domains, networks, nftables tables, files), the lab's SSH key and host-key
+//! pins, its native inventory (what `--lab NAME` reads), disks, seeds and consoles.
+//!
+//! **Invariant:** a resource is recorded (and `lab.json` written) before it is created, so
+//! `down` can remove everything a lab made even after a crash, and nothing it did not make.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Something a lab made, in the order it was made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Resource {
+    /// A libvirt network (persistent: destroyed and undefined by `down`).
+    Network {
+        /// Its name.
+        name: String,
+    },
+    /// A libvirt domain (persistent: destroyed and undefined by `down`).
+    Domain {
+        /// Its name.
+        name: String,
+    },
+    /// An nftables table (the lab's partitions).
+    NftTable {
+        /// Family (`bridge`).
+        family: String,
+        /// Name.
+        name: String,
+    },
+    /// A file (disk, seed, key, console log).
+    File {
+        /// Absolute path.
+        path: PathBuf,
+    },
+}
+
+/// Everything a lab knows about itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// The lab's name.
+    pub name: String,
+    /// `libvirt`.
+    pub substrate: String,
+    /// libvirt connection URI.
+    pub uri: String,
+    /// `kvm` or `qemu` (TCG).
+    pub accel: String,
+    /// The profile it was provisioned with, once it was.
+    pub profile: Option<provisioner::model::Profile>,
+    /// The OSD disks' profile.
+    pub disk_profile: String,
+    /// The lab network's first three octets (`10.77.42`).
+    pub subnet: [u8; 3],
+    /// Node names, in order.
+    pub nodes: Vec<String>,
+    /// What was made, in order.
+    pub resources: Vec<Resource>,
+}
+
+/// Lab names: short, safe in file, domain and interface names.
+pub const NAME_LEN_MAX: usize = 20;
+
+/// Checks a lab name: 1–20 of a-z, 0-9, `-`, not starting with `-`.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= NAME_LEN_MAX
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "lab `{name}`: a lab name is 1 to {NAME_LEN_MAX} of a-z, 0-9 and -, not starting with -"
+        ))
+    }
+}
+
+/// A lab's folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabDir {
+    /// The lab's name.
+    pub name: String,
+    /// `$HADRILL_HOME/labs/NAME`.
+    pub dir: PathBuf,
+}
+
+impl LabDir {
+    /// The folder of lab `name` under `home`.
+    pub fn new(home: &Path, name: &str) -> LabDir {
+        LabDir {
+            name: name.to_owned(),
+            dir: home.join("labs").join(name),
+        }
+    }
+
+    /// Every lab under `home`, by name.
+    pub fn all(home: &Path) -> Vec<LabDir> {
+        let Ok(entries) = std::fs::read_dir(home.join("labs")) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| check_name(n).is_ok())
+            .collect();
+        names.sort();
+        names.iter().map(|n| LabDir::new(home, n)).collect()
+    }
+
+    /// `lab.json`.
+    pub fn state_file(&self) -> PathBuf {
+        self.dir.join("lab.json")
+    }
+    /// The native inventory that `--lab` reads.
+    pub fn inventory(&self) -> PathBuf {
+        self.dir.join("inventory.yml")
+    }
+    /// The lab's SSH private key (its public half is `id_ed25519.pub`).
+    pub fn key(&self) -> PathBuf {
+        self.dir.join("id_ed25519")
+    }
+    /// The lab's host-key pins.
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.join("known_hosts")
+    }
+    /// Faults in force during a drill (see `drill::Ledger`).
+    pub fn faults(&self) -> PathBuf {
+        self.dir.join("faults.json")
+    }
+
+    /// Reads `lab.json`; None when the lab does not exist.
+    pub fn load(&self) -> Result<Option<State>, String> {
+        match std::fs::read_to_string(self.state_file()) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| format!("{}: {e}", self.state_file().display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", self.state_file().display())),
+        }
+    }
+
+    /// Writes `lab.json` atomically.
+    pub fn save(&self, state: &State) -> Result<(), String> {
+        let text = serde_json::to_string_pretty(state).expect("a lab state serializes");
+        let tmp = self.dir.join("lab.json.new");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, self.state_file()))
+            .map_err(|e| format!("{}: {e}", self.state_file().display()))
+    }
+
+    /// Records a resource before it is made.
+    pub fn record(&self, state: &mut State, r: Resource) -> Result<(), String> {
+        if !state.resources.contains(&r) {
+            state.resources.push(r);
+        }
+        self.save(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_name("ci-1").is_ok());
+        for bad in ["", "-x", "Lab", "a_b", "a/b", "..", "abcdefghijklmnopqrstu"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn state_round_trips_and_records_once() {
+        let dir = std::env::temp_dir().join(format!("hadrill-state-{}", std::process::id()));
+        let lab = LabDir::new(&dir, "t");
+        std::fs::create_dir_all(&lab.dir).unwrap();
+        let mut s = State {
+            name: "t".into(),
+            substrate: "libvirt".into(),
+            uri: "test:///default".into(),
+            accel: "qemu".into(),
+            profile: None,
+            disk_profile: "hdd-7200".into(),
+            subnet: [10, 77, 9],
+            nodes: vec!["node-1".into()],
+            resources: Vec::new(),
+        };
+        let r = Resource::Network { name: "n".into() };
+        lab.record(&mut s, r.clone()).unwrap();
+        lab.record(&mut s, r).unwrap();
+        assert_eq!(lab.load().unwrap(), Some(s.clone()));
+        assert_eq!(s.resources.len(), 1);
+        assert_eq!(LabDir::all(&dir), vec![lab]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,249 @@
+//! The `bare` profile provisioned for real, over SSH, onto three hosts the test starts itself:
+//! containers (testcontainers) running systemd from the node image built offline with
+//! debootstrap, on a Docker network the test makes. Then checked as a client would: through the
+//! VIP for etcd and nginx, on a node for Ceph; and a second run must change nothing.
+//!
+//! Needs dockerd (started by .ci/setup) and debootstrap; built only with `--features real`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use testcontainers::bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
+use testcontainers::bollard::Docker;
+use testcontainers::core::{AccessMode, CgroupnsMode, ExecCommand, Mount, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+/// A Docker network that is removed when the test ends, however it ends.
+struct Network {
+    name: String,
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.name])
+            .output();
+    }
+}
+
+async fn network(docker: &Docker, name: &str, subnet: &str) -> Network {
+    let request = NetworkCreateRequest {
+        name: name.to_owned(),
+        driver: Some("bridge".into()),
+        ipam: Some(Ipam {
+            driver: Some("default".into()),
+            options: None,
+            config: Some(vec![IpamConfig {
+                subnet: Some(format!("{subnet}.0/24")),
+                gateway: Some(format!("{subnet}.1")),
+                // Containers get addresses from the upper half; the VIP is .100.
+                ip_range: Some(format!("{subnet}.128/25")),
+                ..Default::default()
+            }]),
+        }),
+        ..Default::default()
+    };
+    docker
+        .create_network(request)
+        .await
+        .expect("create the test network");
+    Network {
+        name: name.to_owned(),
+    }
+}
+
+/// One node: systemd as PID 1, the test's public key for root, the sysctl HAProxy needs to
+/// bind the VIP (a container cannot set it itself).
+async fn node(tag: &str, net: &str, name: &str, pubkey: &Path) -> ContainerAsync<GenericImage> {
+    let (image, version) = tag.split_once(':').expect("name:tag");
+    GenericImage::new(image, version)
+        .with_wait_for(WaitFor::Nothing)
+        .with_cmd(["/sbin/init"])
+        .with_container_name(name)
+        .with_hostname(name)
+        .with_network(net)
+        .with_cap_add("ALL")
+        .with_cap_drop("SYS_RESOURCE")
+        .with_cgroupns_mode(CgroupnsMode::Host)
+        .with_mount(
+            Mount::bind_mount("/sys/fs/cgroup", "/sys/fs/cgroup")
+                .with_access_mode(AccessMode::ReadOnly),
+        )
+        .with_mount(Mount::tmpfs_mount("/run"))
+        .with_mount(
+            Mount::bind_mount(pubkey.display().to_string(), "/root/.ssh/authorized_keys")
+                .with_access_mode(AccessMode::ReadOnly),
+        )
+        .with_host_config_modifier(|hc| {
+            hc.publish_all_ports = Some(false);
+            hc.tmpfs = Some([("/run/lock".to_owned(), String::new())].into());
+            hc.sysctls = Some([("net.ipv4.ip_nonlocal_bind".to_owned(), "1".to_owned())].into());
+        })
+        .start()
+        .await
+        .expect("start a node container")
+}
+
+async fn exec(c: &ContainerAsync<GenericImage>, cmd: &str) -> (Option<i64>, String) {
+    let mut r = c
+        .exec(ExecCommand::new(["sh", "-c", cmd]))
+        .await
+        .expect("exec");
+    let out = String::from_utf8_lossy(&r.stdout_to_vec().await.expect("stdout")).into_owned();
+    (r.exit_code().await.expect("exit code"), out)
+}
+
+fn hadrill(home: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hadrill"))
+        .env("HADRILL_HOME", home)
+        .args(args)
+        .output()
+        .expect("run hadrill");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn wait_for_ssh(addr: &str) {
+    for _ in 0..120 {
+        if tokio::net::TcpStream::connect((addr, 22)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("no sshd on {addr}:22 within 60 s");
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let r = client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    (r.status().as_u16(), r.text().await.expect("body"))
+}
+
+fn scratch() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hadrill-prov-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("scratch dir");
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bare_profile_provisions_for_real_and_converges() {
+    let cache = harness::image::cache_dir();
+    let img = tokio::task::spawn_blocking(move || {
+        harness::image::build(&cache, &|s| eprintln!("image: {s}"))
+    })
+    .await
+    .expect("join")
+    .expect("build the node image");
+    let tag = harness::image::docker_import(&img).expect("docker import");
+    let docker = Docker::connect_with_local_defaults().expect("dockerd (started by .ci/setup)");
+    let pid = std::process::id();
+    let subnet = format!("10.231.{}", pid % 250);
+    let net = network(&docker, &format!("hadrill-test-{pid}"), &subnet).await;
+    let dir = scratch();
+    let key = dir.join("id_ed25519");
+    provisioner::exec::ssh::generate_key(&key, "hadrill-test").expect("key");
+    let pubkey = dir.join("id_ed25519.pub");
+    let mut nodes = Vec::new();
+    for i in 1..=3 {
+        nodes.push(node(&tag, &net.name, &format!("hadrill-test-{pid}-{i}"), &pubkey).await);
+    }
+    let mut addrs = Vec::new();
+    for c in &nodes {
+        let ip = c
+            .get_bridge_ip_address()
+            .await
+            .expect("container address")
+            .to_string();
+        wait_for_ssh(&ip).await;
+        addrs.push(ip);
+    }
+    let vip = format!("{subnet}.100");
+    let mut inv = format!(
+        "cluster: {{name: hadrill-test, vip: {vip}, vip_interface: eth0}}\nssh: {{user: root, key: {}}}\nnodes:\n",
+        key.display()
+    );
+    for (i, a) in addrs.iter().enumerate() {
+        inv += &format!(
+            "  - {{name: hadrill-test-{pid}-{n}, address: {a}, storage_devices: [/var/lib/hadrill/osd-0.img]}}\n",
+            n = i + 1
+        );
+    }
+    let inv_path = dir.join("inventory.yml");
+    std::fs::write(&inv_path, inv).expect("inventory");
+    let inv_arg = inv_path.display().to_string();
+
+    let (code, out, err) = hadrill(
+        &dir,
+        &["provision", "--inventory", &inv_arg, "--profile", "bare"],
+    );
+    assert_eq!(code, 0, "first provision: {out}{err}");
+    assert!(
+        !out.contains(" 0 changed"),
+        "the first run changes things: {out}"
+    );
+
+    // etcd answers through the VIP and HAProxy; its /health needs a quorum.
+    let (status, body) = get(&format!("http://{vip}:6443/health")).await;
+    assert_eq!(
+        (status, body.contains("\"health\":\"true\"")),
+        (200, true),
+        "{body}"
+    );
+    // nginx answers through the VIP, from one of the nodes.
+    let (status, body) = get(&format!("http://{vip}/")).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.trim().starts_with(&format!("hadrill-test-{pid}-")),
+        "{body}"
+    );
+    // Ceph: every OSD up, every monitor in quorum, and a write to the pool.
+    let (code, osd) = exec(&nodes[0], "ceph osd stat -f json").await;
+    assert_eq!(code, Some(0), "{osd}");
+    let osd: serde_json::Value = serde_json::from_str(&osd).expect("ceph osd stat json");
+    assert_eq!(
+        (osd["num_up_osds"].as_u64(), osd["num_in_osds"].as_u64()),
+        (Some(3), Some(3)),
+        "{osd}"
+    );
+    let (code, q) = exec(&nodes[1], "ceph quorum_status -f json").await;
+    assert_eq!(code, Some(0));
+    let q: serde_json::Value = serde_json::from_str(&q).expect("quorum json");
+    assert_eq!(q["quorum"].as_array().map(Vec::len), Some(3), "{q}");
+    let (code, out) = exec(&nodes[2], "timeout 30 rados -p replica-pool put hadrill-test /etc/hostname && rados -p replica-pool stat hadrill-test").await;
+    assert_eq!(code, Some(0), "{out}");
+
+    let (code, out, err) = hadrill(&dir, &["validate", "--inventory", &inv_arg]);
+    assert_eq!(code, 0, "validate: {out}{err}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("ok ")).count(),
+        9,
+        "{out}"
+    );
+
+    let (code, out, err) = hadrill(
+        &dir,
+        &["provision", "--inventory", &inv_arg, "--profile", "bare"],
+    );
+    assert_eq!(code, 0, "second provision: {out}{err}");
+    assert!(
+        out.contains(" 0 changed"),
+        "a second run changes nothing: {out}"
+    );
+
+    drop(nodes);
+    drop(net);
+    let _ = std::fs::remove_dir_all(&dir);
+}
