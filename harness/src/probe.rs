@@ -37,20 +37,27 @@ pub struct Probes {
     stop: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
     timeout: Duration,
+    start: Instant,
 }
 
 /// Most probes of one service in flight at once (a timeout's worth of intervals, and some).
 pub const IN_FLIGHT_MAX: usize = 64;
 
 impl Probes {
-    /// Starts probing every service of the model's profile; times count from `start`.
+    /// Starts probing every service of the model's profile. Agents are warmed up first; the
+    /// drill's clock ([`Probes::started`]) starts with the first probe.
     pub fn start(
         rt: &tokio::runtime::Handle,
         model: &ClusterModel,
         hosts: &BTreeMap<String, Arc<Ssh>>,
-        start: Instant,
         kube: Option<kube::Client>,
     ) -> Probes {
+        let agents = (model.profile == Profile::Bare).then(|| {
+            let agents = Arc::new(Agents::new(model, hosts, rt.clone()));
+            rt.block_on(agents.warm_up(Duration::from_secs(20)));
+            agents
+        });
+        let start = crate::lab::wall_now();
         let buffer: Buffer = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let every = model.probes.interval;
@@ -77,6 +84,7 @@ impl Probes {
             stop: Arc::clone(&stop),
             start,
             every,
+            deadline: deadline(timeout),
         };
         let mut tasks = vec![
             rt.spawn(ctx.clone().run(Service::Api, move |n| {
@@ -96,8 +104,7 @@ impl Probes {
                 let writer = Arc::clone(&writer);
                 async move { writer.get(provisioner::render::kube::CEPH_PROBE_PATH).await }
             })));
-        } else {
-            let agents = Arc::new(Agents::new(model, hosts, rt.clone()));
+        } else if let Some(agents) = agents {
             tasks.push(rt.spawn(ctx.run(Service::Ceph, move |n| {
                 let agents = Arc::clone(&agents);
                 async move { agents.probe(n, timeout).await }
@@ -108,13 +115,19 @@ impl Probes {
             stop,
             tasks,
             timeout,
+            start,
         }
     }
 
-    /// Samples sent up to `upto` on the drill's clock, in time order, once every earlier probe
-    /// has answered or timed out (so that nothing later arrives out of order).
+    /// When the first probe went out: the drill's clock starts here.
+    pub fn started(&self) -> Instant {
+        self.start
+    }
+
+    /// Samples sent long enough before `now` on the drill's clock that every probe sent before
+    /// them has answered or hit its deadline, in time order (so nothing arrives out of order).
     pub fn drain(&self, now: Duration) -> Vec<(Service, Sample)> {
-        let settled = now.saturating_sub(self.timeout + Duration::from_secs(1));
+        let settled = now.saturating_sub(deadline(self.timeout) + Duration::from_millis(500));
         let mut buf = self.buffer.lock().expect("not poisoned");
         let (mut out, keep): (Vec<_>, Vec<_>) = buf.drain(..).partition(|(_, s)| s.at <= settled);
         *buf = keep;
@@ -139,6 +152,11 @@ impl Probes {
     }
 }
 
+/// Every probe ends within this: its timeout and a second for the transport.
+fn deadline(timeout: Duration) -> Duration {
+    timeout + Duration::from_secs(1)
+}
+
 /// What every probe loop shares.
 #[derive(Clone)]
 struct Ctx {
@@ -146,6 +164,7 @@ struct Ctx {
     stop: Arc<AtomicBool>,
     start: Instant,
     every: Duration,
+    deadline: Duration,
 }
 
 type Outcome = Result<(), Cow<'static, str>>;
@@ -174,12 +193,14 @@ impl Ctx {
             }
             let sent = crate::lab::wall_now();
             let at = sent.duration_since(self.start);
-            let fut = probe(n);
+            let fut = tokio::time::timeout(self.deadline, probe(n));
             let buffer = Arc::clone(&self.buffer);
             let counter = Arc::clone(&in_flight);
             counter.fetch_add(1, Ordering::SeqCst);
             inflight.push(tokio::spawn(async move {
-                let result = fut.await;
+                let result = fut
+                    .await
+                    .unwrap_or(Err(Cow::Borrowed("no answer within the probe deadline")));
                 let latency = sent.elapsed();
                 let sample = Sample {
                     at,
@@ -298,14 +319,17 @@ struct Agents {
     hosts: BTreeMap<String, Arc<Ssh>>,
     current: AtomicUsize,
     cmd: String,
-    live: tokio::sync::Mutex<BTreeMap<String, Agent>>,
+    live: Arc<Mutex<BTreeMap<String, Slot>>>,
     rt: tokio::runtime::Handle,
     next: AtomicU64,
 }
 
-/// One agent: requests go in on `tx`; answers come back to the waiting probe.
-struct Agent {
-    tx: mpsc::Sender<(u64, oneshot::Sender<Outcome>)>,
+type Request = (u64, oneshot::Sender<Outcome>);
+
+/// An agent being started, or running (requests go in on its sender).
+enum Slot {
+    Starting,
+    Ready(mpsc::Sender<Request>),
 }
 
 impl Agents {
@@ -329,83 +353,122 @@ impl Agents {
                 quote(&model.ceph.pool),
                 model.probes.timeout.as_secs_f64()
             ),
-            live: tokio::sync::Mutex::new(BTreeMap::new()),
+            live: Arc::new(Mutex::new(BTreeMap::new())),
             rt,
             next: AtomicU64::new(0),
         }
     }
 
-    /// One write through the current agent; on no answer, the next probe uses the next one.
+    /// Starts every agent and waits (a little) for them: a drill's first probe should not
+    /// pay for an SSH session and a Ceph client's start.
+    async fn warm_up(&self, wait: Duration) {
+        let start = crate::lab::wall_now();
+        let mut answered = vec![false; self.nodes.len()];
+        while start.elapsed() < wait && answered.iter().any(|a| !a) {
+            for (k, n) in self.nodes.iter().enumerate() {
+                if answered[k] {
+                    continue;
+                }
+                let Some(tx) = self.ready(n) else { continue };
+                let (reply, got) = oneshot::channel();
+                let id = self.next.fetch_add(1, Ordering::SeqCst);
+                if tx.send((id, reply)).await.is_ok() {
+                    answered[k] = tokio::time::timeout(Duration::from_secs(5), got)
+                        .await
+                        .is_ok();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The agent on `node` if it runs; else starts it in the background and says None.
+    fn ready(&self, node: &str) -> Option<mpsc::Sender<Request>> {
+        let mut live = self.live.lock().expect("not poisoned");
+        match live.get(node) {
+            Some(Slot::Ready(tx)) if !tx.is_closed() => return Some(tx.clone()),
+            Some(Slot::Starting) => return None,
+            _ => {}
+        }
+        live.insert(node.to_owned(), Slot::Starting);
+        let (host, cmd, live2, name) = (
+            self.hosts.get(node).cloned(),
+            self.cmd.clone(),
+            Arc::clone(&self.live),
+            node.to_owned(),
+        );
+        self.rt.spawn(async move {
+            let started = match host {
+                Some(h) => tokio::time::timeout(Duration::from_secs(10), h.stream(&cmd))
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+                None => None,
+            };
+            let mut live = live2.lock().expect("not poisoned");
+            match started {
+                Some(stream) => {
+                    let (tx, rx) = mpsc::channel(IN_FLIGHT_MAX);
+                    tokio::spawn(serve(stream, rx));
+                    live.insert(name, Slot::Ready(tx));
+                }
+                None => {
+                    live.remove(&name);
+                }
+            }
+        });
+        None
+    }
+
+    fn rotate(&self, from: usize) {
+        let next = (from + 1) % self.nodes.len();
+        let _ = self
+            .current
+            .compare_exchange(from, next, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// One write through the current agent. An agent that does not answer at all (its node
+    /// is down or cut off) hands the next probes to the next one; a Ceph error or timeout is
+    /// Ceph's answer and changes nothing.
     async fn probe(&self, _n: u64, timeout: Duration) -> Outcome {
         if self.nodes.is_empty() {
             return Err(Cow::Borrowed("no storage node"));
         }
-        let k = self.current.load(Ordering::SeqCst) % self.nodes.len();
-        let node = self.nodes[k].clone();
-        let rotate = || {
-            let _ = self.current.compare_exchange(
-                k,
-                (k + 1) % self.nodes.len(),
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            );
-        };
-        let tx = match self.agent(&node).await {
-            Ok(tx) => tx,
-            Err(e) => {
-                rotate();
-                return Err(Cow::Owned(format!("agent on {node}: {e}")));
+        let mut chosen = None;
+        for _ in 0..self.nodes.len() {
+            let k = self.current.load(Ordering::SeqCst) % self.nodes.len();
+            match self.ready(&self.nodes[k]) {
+                Some(tx) => {
+                    chosen = Some((k, tx));
+                    break;
+                }
+                None => self.rotate(k),
             }
+        }
+        let Some((k, tx)) = chosen else {
+            return Err(Cow::Borrowed("no Ceph probe agent is running"));
         };
         let id = self.next.fetch_add(1, Ordering::SeqCst);
         let (reply, wait) = oneshot::channel();
         if tx.send((id, reply)).await.is_err() {
-            self.live.lock().await.remove(&node);
-            rotate();
-            return Err(Cow::Owned(format!("agent on {node} ended")));
+            self.rotate(k);
+            return Err(Cow::Owned(format!("the agent on {} ended", self.nodes[k])));
         }
         match tokio::time::timeout(timeout + Duration::from_millis(500), wait).await {
             Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => {
-                self.live.lock().await.remove(&node);
-                rotate();
-                Err(Cow::Owned(format!("agent on {node} ended")))
-            }
-            Err(_) => {
-                // No answer at all (not even a Ceph timeout): the agent's node is unreachable.
-                self.live.lock().await.remove(&node);
-                rotate();
-                Err(Cow::Owned(format!("no answer from the agent on {node}")))
+            Ok(Err(_)) | Err(_) => {
+                self.rotate(k);
+                Err(Cow::Owned(format!(
+                    "no answer from the agent on {}",
+                    self.nodes[k]
+                )))
             }
         }
-    }
-
-    /// The agent on `node`, started if it is not running.
-    async fn agent(
-        &self,
-        node: &str,
-    ) -> Result<mpsc::Sender<(u64, oneshot::Sender<Outcome>)>, String> {
-        let mut live = self.live.lock().await;
-        if let Some(a) = live.get(node).filter(|a| !a.tx.is_closed()) {
-            return Ok(a.tx.clone());
-        }
-        let host = self.hosts.get(node).ok_or("no such host")?;
-        let stream = tokio::time::timeout(Duration::from_secs(5), host.stream(&self.cmd))
-            .await
-            .map_err(|_| "SSH timed out".to_owned())?
-            .map_err(|e| e.to_string())?;
-        let (tx, rx) = mpsc::channel(IN_FLIGHT_MAX);
-        self.rt.spawn(serve(stream, rx));
-        live.insert(node.to_owned(), Agent { tx: tx.clone() });
-        Ok(tx)
     }
 }
 
 /// Feeds an agent's stdin and matches its answer lines to the waiting probes.
-async fn serve(
-    stream: russh::ChannelStream<russh::client::Msg>,
-    mut rx: mpsc::Receiver<(u64, oneshot::Sender<Outcome>)>,
-) {
+async fn serve(stream: russh::ChannelStream<russh::client::Msg>, mut rx: mpsc::Receiver<Request>) {
     let (read, mut write) = tokio::io::split(stream);
     let waiting: Arc<Mutex<BTreeMap<u64, oneshot::Sender<Outcome>>>> =
         Arc::new(Mutex::new(BTreeMap::new()));

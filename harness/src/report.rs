@@ -79,6 +79,9 @@ pub fn unknown(s: &crate::scenario::Scenario, why: String) -> ScenarioReport {
     }
 }
 
+/// Most gaps listed per service in report.json: the longest ones.
+pub const GAPS_SHOWN_MAX: usize = 50;
+
 /// `report.json`.
 pub fn json(r: &DrillReport) -> String {
     let scenarios: Vec<_> = r
@@ -89,6 +92,15 @@ pub fn json(r: &DrillReport) -> String {
                 .services
                 .iter()
                 .map(|(svc, v)| {
+                    let mut gaps = crate::verdict::gaps(s.record.of(*svc), s.record.end);
+                    // The longest ones, in time order.
+                    gaps.sort_by(|a, b| b.len.cmp(&a.len).then(a.start.cmp(&b.start)));
+                    gaps.truncate(GAPS_SHOWN_MAX);
+                    gaps.sort_by_key(|g| g.start);
+                    let gaps: Vec<_> = gaps
+                        .iter()
+                        .map(|g| json!({ "start_s": round3(g.start.as_secs_f64()), "len_s": round3(g.len.as_secs_f64()), "cause": g.cause }))
+                        .collect();
                     let value = json!({
                         "availability": round3(v.availability),
                         "max_gap_s": round3(v.max_gap_s()),
@@ -98,11 +110,18 @@ pub fn json(r: &DrillReport) -> String {
                         "n_failed": v.n_failed,
                         "expect": expect_text(v.expect),
                         "why": v.why,
+                        "gaps": gaps,
                     });
                     (svc.as_str().to_owned(), value)
                 })
                 .collect();
-            json!({ "name": s.name, "passed": s.outcome == Outcome::Passed, "outcome": s.outcome, "error": s.error, "services": services })
+            let marks: Vec<_> = s
+                .record
+                .marks
+                .iter()
+                .map(|m| json!({ "at_s": round3(m.at.as_secs_f64()), "kind": m.kind, "label": m.label }))
+                .collect();
+            json!({ "name": s.name, "passed": s.outcome == Outcome::Passed, "outcome": s.outcome, "error": s.error, "marks": marks, "services": services })
         })
         .collect();
     let doc = json!({ "substrate": r.substrate, "profile": r.profile, "seed": r.seed, "passed": r.outcome() == Outcome::Passed, "outcome": r.outcome(), "scenarios": scenarios });

@@ -87,53 +87,60 @@ async fn ssh(t: &Ssh, cmd: &str) -> Result<String, String> {
     }
 }
 
-/// Checks the `bare` profile.
+/// Checks the `bare` profile; the checks run at once (each is a client's question).
 pub async fn bare(model: &ClusterModel, hosts: &BTreeMap<String, Arc<Ssh>>) -> Vec<Check> {
-    let mut checks = vec![Check::new(
-        "vip held by one node",
-        vip_holder(model, hosts).await,
-    )];
     let api = format!("http://{}:{}", model.vip, model.haproxy.api_port);
-    checks.push(Check::new(
-        "etcd /health through the vip",
-        etcd_health(&api).await,
-    ));
-    checks.push(Check::new(
-        "etcd write through the vip",
-        etcd_write(&api).await,
-    ));
+    let ingress = format!("http://{}:{}/", model.vip, model.haproxy.ingress_port);
     let Some(zero) = model
         .ceph_mons()
         .first()
         .map(|n| n.name.clone())
         .or_else(|| model.nodes.first().map(|n| n.name.clone()))
     else {
-        return checks;
+        return Vec::new();
     };
     let z = &hosts[&zero];
-    checks.push(Check::new("etcd members", etcd_members(model, hosts).await));
-    let ingress = format!("http://{}:{}/", model.vip, model.haproxy.ingress_port);
-    checks.push(Check::new(
-        "ingress through the vip",
-        ingress_get(&ingress).await,
-    ));
-    checks.push(Check::new(
-        "ceph monitors in quorum",
-        ceph_quorum(model, z).await,
-    ));
-    checks.push(Check::new("ceph osds up and in", ceph_osds(model, z).await));
-    checks.push(Check::new("ceph pool size", ceph_pool(model, z).await));
     let write = format!(
         "timeout 20 rados -p {} put hadrill-validate /etc/hostname",
         quote(&model.ceph.pool)
     );
-    checks.push(Check::new(
-        "ceph write",
-        ssh(z, &write)
-            .await
-            .map(|_| format!("pool {}", model.ceph.pool)),
-    ));
-    checks
+    let pool_get = format!("ceph osd pool get {} all", quote(&model.ceph.pool));
+    let (vip, health, put, members, http, status, pool, written) = tokio::join!(
+        vip_holder(model, hosts),
+        etcd_health(&api),
+        etcd_write(&api),
+        etcd_members(model, hosts),
+        ingress_get(&ingress),
+        ceph_json(z, "ceph status"),
+        ceph_json(z, &pool_get),
+        ssh(z, &write),
+    );
+    vec![
+        Check::new("vip held by one node", vip),
+        Check::new("etcd /health through the vip", health),
+        Check::new("etcd write through the vip", put),
+        Check::new("etcd members", members),
+        Check::new("ingress through the vip", http),
+        Check::new(
+            "ceph monitors in quorum",
+            status
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|v| ceph_quorum(model, v)),
+        ),
+        Check::new(
+            "ceph osds up and in",
+            status
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|v| ceph_osds(model, v)),
+        ),
+        Check::new("ceph pool size", pool.and_then(|v| ceph_pool(model, &v))),
+        Check::new(
+            "ceph write",
+            written.map(|_| format!("pool {}", model.ceph.pool)),
+        ),
+    ]
 }
 
 async fn vip_holder(
@@ -142,13 +149,19 @@ async fn vip_holder(
 ) -> Result<String, String> {
     let cmd = format!("ip -4 -o addr show dev {}", quote(&model.vip_interface));
     let want = format!(" {}/", model.vip);
-    let mut holders = Vec::new();
+    let mut asked = tokio::task::JoinSet::new();
     for n in model.nodes.iter().filter(|n| n.proxy) {
-        let out = ssh(&hosts[&n.name], &cmd).await?;
-        if out.contains(&want) {
-            holders.push(n.name.clone());
+        let (t, cmd, name) = (Arc::clone(&hosts[&n.name]), cmd.clone(), n.name.clone());
+        asked.spawn(async move { (name, ssh(&t, &cmd).await) });
+    }
+    let mut holders = Vec::new();
+    while let Some(joined) = asked.join_next().await {
+        let (name, out) = joined.map_err(|e| e.to_string())?;
+        if out?.contains(&want) {
+            holders.push(name);
         }
     }
+    holders.sort();
     match holders.len() {
         1 => Ok(format!("{} on {}", model.vip, holders[0])),
         0 => Err(format!("no node holds {}", model.vip)),
@@ -228,9 +241,8 @@ async fn ceph_json(t: &Ssh, cmd: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(&out).map_err(|e| format!("`{cmd}`: {e}"))
 }
 
-async fn ceph_quorum(model: &ClusterModel, t: &Ssh) -> Result<String, String> {
-    let v = ceph_json(t, "ceph quorum_status").await?;
-    let names: Vec<String> = v["quorum_names"]
+fn ceph_quorum(model: &ClusterModel, status: &serde_json::Value) -> Result<String, String> {
+    let names: Vec<String> = status["quorum_names"]
         .as_array()
         .map(|a| {
             a.iter()
@@ -248,9 +260,15 @@ async fn ceph_quorum(model: &ClusterModel, t: &Ssh) -> Result<String, String> {
     }
 }
 
-async fn ceph_osds(model: &ClusterModel, t: &Ssh) -> Result<String, String> {
-    let v = ceph_json(t, "ceph osd stat").await?;
-    let get = |k: &str| v[k].as_u64().unwrap_or(0);
+fn ceph_osds(model: &ClusterModel, status: &serde_json::Value) -> Result<String, String> {
+    let osdmap = &status["osdmap"];
+    // `ceph status` nests the counts one level deeper in some releases.
+    let map = if osdmap["osdmap"].is_object() {
+        &osdmap["osdmap"]
+    } else {
+        osdmap
+    };
+    let get = |k: &str| map[k].as_u64().unwrap_or(0);
     let want = model
         .nodes
         .iter()
@@ -264,13 +282,12 @@ async fn ceph_osds(model: &ClusterModel, t: &Ssh) -> Result<String, String> {
     }
 }
 
-async fn ceph_pool(model: &ClusterModel, t: &Ssh) -> Result<String, String> {
+fn ceph_pool(model: &ClusterModel, pool: &serde_json::Value) -> Result<String, String> {
     let c = &model.ceph;
-    let mut got = Vec::new();
-    for key in ["size", "min_size"] {
-        let v = ceph_json(t, &format!("ceph osd pool get {} {key}", quote(&c.pool))).await?;
-        got.push(v[key].as_u64().unwrap_or(0));
-    }
+    let got = [
+        pool["size"].as_u64().unwrap_or(0),
+        pool["min_size"].as_u64().unwrap_or(0),
+    ];
     let want = [u64::from(c.pool_size), u64::from(c.pool_min_size)];
     if got == want {
         Ok(format!("{} size {} min_size {}", c.pool, got[0], got[1]))

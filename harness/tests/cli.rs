@@ -203,3 +203,121 @@ fn plan_writes_every_file_and_the_plan() {
         .contains("node-2"));
     std::fs::remove_dir_all(out).unwrap();
 }
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../provisioner/examples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn plan_reads_the_seed_inventory_for_both_profiles() {
+    for profile in ["bare", "kubernetes"] {
+        let out = tmp(&format!("seedplan-{profile}"));
+        let o = out.to_str().unwrap();
+        let (code, stdout, stderr) = hadrill(&[
+            "plan",
+            "--inventory",
+            &example("seed-inventory.yml"),
+            "--profile",
+            profile,
+            "--out",
+            o,
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("for 3 hosts"), "{stdout}");
+        // The seed names no OSD device: the cluster default, with a warning per host.
+        assert_eq!(
+            stderr.matches("using the cluster default /dev/sdb").count(),
+            3,
+            "{stderr}"
+        );
+        let cfg = std::fs::read_to_string(out.join("hosts/rice/etc/haproxy/haproxy.cfg")).unwrap();
+        assert!(cfg.contains("192.168.1.100"));
+        let plan = std::fs::read_to_string(out.join("plan.txt")).unwrap();
+        if profile == "kubernetes" {
+            assert!(out
+                .join("hosts/opti/etc/kubernetes/hadrill/kubeadm-init.yaml")
+                .exists());
+            assert!(plan.contains("kubeadm join (control plane)"));
+        } else {
+            assert!(out.join("hosts/opti/etc/ceph/ceph.conf").exists());
+            assert!(plan.contains("ceph-osd on /dev/sdb"));
+        }
+        std::fs::remove_dir_all(out).unwrap();
+    }
+}
+
+#[test]
+fn bad_cluster_and_lab_input_is_one_line_and_exit_2() {
+    let dir = tmp("badinv");
+    std::fs::create_dir_all(&dir).unwrap();
+    let inv = dir.join("inv.yml");
+    std::fs::write(
+        &inv,
+        "all:\n  children:\n    kube:\n      hosts:\n        a: {ansible_host: 10.1.1.1}\n    mastres: {}\n",
+    )
+    .unwrap();
+    let home = dir.join("home");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hadrill"))
+            .env("HADRILL_HOME", &home)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let i = inv.to_str().unwrap();
+    let mv = scenario("move-vip.yaml");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["plan", "--inventory", i, "--out", "/nonexistent/x"],
+            "all.children.mastres: unknown group",
+        ),
+        (
+            vec!["provision", "--inventory", "/nonexistent/inv.yml"],
+            "/nonexistent/inv.yml: cannot read",
+        ),
+        (vec!["validate"], "--inventory"),
+        (vec!["up", "--lab", "Bad_Name"], "a lab name is 1 to 20"),
+        (
+            vec!["up", "--lab", "ok", "--disk-profile", "floppy"],
+            "--disk-profile floppy: unknown",
+        ),
+        (vec!["up", "--lab", "ok", "--nodes", "0"], "--nodes 0"),
+        (
+            vec!["up", "--lab", "ok", "--image", "/nonexistent.qcow2"],
+            "no such file",
+        ),
+        (
+            vec!["drill", "--lab", "nolab", &mv],
+            "lab `nolab`: no such lab",
+        ),
+        (
+            vec!["provision", "--lab", "nolab"],
+            "lab `nolab`: no such lab",
+        ),
+        (vec!["ssh", "nolab", "node-1"], "lab `nolab`: no such lab"),
+    ];
+    for (args, want) in cases {
+        let (code, stderr) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+    // A lab that is not there: down succeeds, and leaves nothing (not even the home folder's labs).
+    let out = Command::new(env!("CARGO_BIN_EXE_hadrill"))
+        .env("HADRILL_HOME", &home)
+        .args(["down", "--lab", "nolab"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to remove"));
+    assert!(!home.join("labs/nolab").exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}

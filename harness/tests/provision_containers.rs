@@ -147,6 +147,18 @@ async fn bare_profile_provisions_for_real_and_converges() {
     .await
     .expect("join")
     .expect("build the node image");
+    // The image's own units, checked by systemd against the image's tree.
+    let verify = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(format!("--root={}", img.rootfs().display()))
+        .args(["hadrill-seed.service", "hadrill-hostkeys.service"])
+        .output()
+        .expect("systemd-analyze");
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
     let tag = harness::image::docker_import(&img).expect("docker import");
     let docker = Docker::connect_with_local_defaults().expect("dockerd (started by .ci/setup)");
     let pid = std::process::id();

@@ -88,6 +88,37 @@ fn healed_split_brain_can_strand_clients_on_the_node_that_stepped_down() {
 }
 
 #[test]
+fn a_paused_vip_holder_loses_the_vip_then_wakes_as_master() {
+    // Frozen, it is silent: a backup takes over within the VRRP bound. Its clock stood still,
+    // so it wakes MASTER with the higher priority and wins the VIP back; when the backup steps
+    // down before hearing a lower-priority advert, nobody sends a gratuitous ARP and clients
+    // stay on the node that stepped down (the same race as a healed partition).
+    let m = ClusterModel::seed(Profile::Kubernetes);
+    let bound = m.vrrp_master_down(102) + m.probes.interval + m.probes.timeout;
+    let mut stranded = 0;
+    for seed in 1..=6 {
+        let r = drill("pause-vip-holder", seed);
+        let api = r.record.of(Service::Api);
+        let during: Vec<_> = harness::verdict::gaps(api, r.record.end)
+            .into_iter()
+            .filter(|g| g.start >= Duration::from_secs(19) && g.start < Duration::from_secs(80))
+            .collect();
+        let longest = during.iter().map(|g| g.len).max().unwrap_or_default();
+        assert!(longest <= bound, "seed {seed}: {longest:?} while paused");
+        let g = r.services[&Service::Api].max_gap.clone().unwrap();
+        if g.len > Duration::from_secs(20) {
+            stranded += 1;
+            assert!(g.cause.contains("neighbour entry"), "{}", g.cause);
+            assert!(g.start >= Duration::from_secs(80), "after the resume");
+        }
+    }
+    assert!(
+        (1..6).contains(&stranded),
+        "both ways over 6 seeds: {stranded}"
+    );
+}
+
+#[test]
 fn dead_etcd_behind_tcp_checks_degrades_the_api() {
     // kubeadm's API server talks only to its local etcd; the seed's TCP checks keep sending to it.
     let r = drill("stop-etcd", 1);

@@ -326,6 +326,22 @@ async fn run_step<T: Transport>(
     step: &Step,
     hosts: &BTreeMap<String, Arc<T>>,
 ) -> Result<Outcome, Error> {
+    let start = tokio::time::Instant::now();
+    let result = run_step_inner(step, hosts).await;
+    tracing::info!(
+        host = %step.host,
+        step = %step.name,
+        outcome = ?result.as_ref().map_err(|_| "failed"),
+        secs = start.elapsed().as_secs_f64(),
+        "step done"
+    );
+    result
+}
+
+async fn run_step_inner<T: Transport>(
+    step: &Step,
+    hosts: &BTreeMap<String, Arc<T>>,
+) -> Result<Outcome, Error> {
     let t = &hosts[&step.host];
     let transport = |e| Error::Transport {
         step: step.name.clone(),

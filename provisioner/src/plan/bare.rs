@@ -109,6 +109,17 @@ fn front_and_etcd(model: &ClusterModel, p: &mut Plan, written: &[StepId]) {
                 .settle(SETTLE_DAEMON);
             p.add(step);
         }
+        if node.worker {
+            // Before HAProxy: Debian's default site listens on every address's port 80, where
+            // HAProxy binds the VIP. Its folder's time changes when the default site goes.
+            let sites = "/etc/nginx/sites-enabled";
+            p.add(service_after_config(
+                host,
+                "nginx",
+                &[NGINX_SITE, sites],
+                false,
+            ));
+        }
         if node.proxy {
             p.add(service_after_config(host, "haproxy", &[HAPROXY_CFG], false));
             p.add(service_after_config(
@@ -117,9 +128,6 @@ fn front_and_etcd(model: &ClusterModel, p: &mut Plan, written: &[StepId]) {
                 &[KEEPALIVED_CONF],
                 false,
             ));
-        }
-        if node.worker {
-            p.add(service_after_config(host, "nginx", &[NGINX_SITE], false));
         }
     }
 }
@@ -278,7 +286,7 @@ fn mgr(host: &str) -> Step {
     );
     let apply = format!(
         "install -d -o ceph -g ceph {d} && {get} -o {k} && chown ceph:ceph {k} && \
-         systemctl enable {u} && systemctl restart {u}",
+         systemctl enable --no-reload {u} && systemctl restart {u}",
         d = quote(&dir),
         get = ceph_cmd(&format!(
             "ceph auth get-or-create mgr.{} mon 'allow profile mgr' osd 'allow *' mds 'allow *'",
@@ -321,7 +329,7 @@ fn osd(model: &ClusterModel, node: &Node, dev: &str) -> Step {
          ceph-osd -i \"$id\" --mkfs --osd-uuid {uuid} --setuser ceph --setgroup ceph\n\
          touch \"$dir/hadrill-mkfs-done\"\n\
          fi\n\
-         systemctl enable ceph-osd@$id && systemctl restart ceph-osd@$id",
+         systemctl enable --no-reload ceph-osd@$id && systemctl restart ceph-osd@$id",
         st = quote(&stage),
         new = ceph_cmd(&format!(
             "ceph osd new {uuid} -i - -n client.bootstrap-osd -k {OSD_BOOTSTRAP_KEYRING}"
@@ -339,26 +347,40 @@ fn osd(model: &ClusterModel, node: &Node, dev: &str) -> Step {
 
 fn pool(model: &ClusterModel, host: &str) -> Step {
     let c = &model.ceph;
-    let pool = quote(&c.pool);
-    let get = |key: &str| ceph_cmd(&format!("ceph osd pool get {pool} {key}"));
+    // One `ceph` process for all the commands (its interactive mode reads them from stdin):
+    // each start of the CLI costs seconds on a slow machine.
+    // Its answers come with a blank line after each: `grep .` drops them.
+    let batch = |cmds: &[String]| {
+        let lines: Vec<String> = cmds.iter().map(|c| quote(c)).collect();
+        format!(
+            "printf '%s\\n' {} | timeout 60 ceph | grep .",
+            lines.join(" ")
+        )
+    };
     let check = format!(
-        "test \"$({})\" = 'size: {}' && test \"$({})\" = 'min_size: {}'",
-        get("size"),
-        c.pool_size,
-        get("min_size"),
-        c.pool_min_size
+        "test \"$({})\" = {}",
+        batch(&[
+            format!("osd pool get {} size", c.pool),
+            format!("osd pool get {} min_size", c.pool)
+        ]),
+        quote(&format!(
+            "size: {}\nmin_size: {}",
+            c.pool_size, c.pool_min_size
+        ))
     );
-    let set = |key: &str, v: String| ceph_cmd(&format!("ceph osd pool set {pool} {key} {v}"));
-    let apply = [
-        ceph_cmd(&format!(
-            "ceph osd pool create {pool} {n} {n} replicated",
+    let apply = batch(&[
+        format!(
+            "osd pool create {} {n} {n} replicated",
+            c.pool,
             n = c.pg_num
-        )),
-        set("size", format!("{} --yes-i-really-mean-it", c.pool_size)),
-        set("min_size", c.pool_min_size.to_string()),
-        ceph_cmd(&format!("ceph osd pool application enable {pool} hadrill")),
-    ]
-    .join(" && ");
+        ),
+        format!(
+            "osd pool set {} size {} --yes-i-really-mean-it",
+            c.pool, c.pool_size
+        ),
+        format!("osd pool set {} min_size {}", c.pool, c.pool_min_size),
+        format!("osd pool application enable {} hadrill", c.pool),
+    ]);
     Step::shell(host, "ceph pool", &check, apply)
 }
 

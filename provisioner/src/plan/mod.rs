@@ -263,7 +263,8 @@ pub fn service_after_config(host: &str, unit: &str, configs: &[&str], no_block: 
         host,
         format!("start {unit}"),
         &check,
-        format!("systemctl enable {u} && systemctl restart{block} {u}"),
+        // --no-reload: enabling adds symlinks; the unit files did not change.
+        format!("systemctl enable --no-reload {u} && systemctl restart{block} {u}"),
     )
 }
 

@@ -122,7 +122,10 @@ fn network(addr: Ipv4Addr, prefix: u8) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(addr) & mask)
 }
 
-/// `/etc/ceph/ceph.conf` (bare profile): the same on every node.
+/// `/etc/ceph/ceph.conf` (bare profile): the same on every node. Besides the model's timers:
+/// the monitors do not lengthen the heartbeat grace of OSDs they find laggy (the model's grace
+/// is the grace), `mon_data_avail_warn` suits a lab node's small disk, and the clock-drift
+/// allowance suits emulated guests.
 pub fn ceph_conf(model: &ClusterModel) -> String {
     let c = &model.ceph;
     let mons = model.ceph_mons();
@@ -146,7 +149,11 @@ pub fn ceph_conf(model: &ClusterModel) -> String {
          mon_election_timeout = {election}\n\
          auth_allow_insecure_global_id_reclaim = false\n\
          osd_pool_default_pg_autoscale_mode = off\n\
-         osd_memory_target = {mem}\n",
+         osd_memory_target = {mem}\n\
+         mon_osd_adjust_heartbeat_grace = false\n\
+         mon_osd_adjust_down_out_interval = false\n\
+         mon_data_avail_warn = 5\n\
+         mon_clock_drift_allowed = 0.5\n",
         fsid = ceph_fsid(&model.name),
         names = names.join(", "),
         addrs = addrs.join(","),

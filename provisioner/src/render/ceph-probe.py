@@ -5,6 +5,7 @@
 # "N ok MS" or "N err MS CAUSE". A write not completed within the timeout is answered
 # "err ... timeout" (librados cancels it after rados_osd_op_timeout). One connected client for
 # the whole drill, as an application keeps; it reconnects when the monitors drop it.
+import math
 import os
 import select
 import sys
@@ -23,9 +24,11 @@ pending = {}
 def connect():
     global cluster, ioctx
     c = rados.Rados(conffile="/etc/ceph/ceph.conf", name="client.admin")
-    c.conf_set("rados_osd_op_timeout", str(timeout))
-    c.conf_set("rados_mon_op_timeout", str(timeout))
-    c.conf_set("client_mount_timeout", str(timeout))
+    # These options take whole seconds.
+    secs = str(max(1, int(math.ceil(timeout))))
+    c.conf_set("rados_osd_op_timeout", secs)
+    c.conf_set("rados_mon_op_timeout", secs)
+    c.conf_set("client_mount_timeout", secs)
     c.connect(timeout=int(max(1, timeout)))
     cluster, ioctx = c, c.open_ioctx(pool)
 
@@ -74,6 +77,12 @@ def settle():
             answer(n, start, "err", "timeout")
 
 
+# Connect before the first request: the first probe should not pay for it.
+try:
+    connect()
+except Exception:
+    drop()
+
 buf = b""
 while True:
     ready, _, _ = select.select([0], [], [], 0.005)
@@ -87,4 +96,8 @@ while True:
             n = line.decode().strip()
             if n.isdigit():
                 begin(n)
+    settle()
+# stdin closed: answer what is still in flight (each within its timeout), then leave.
+while pending:
+    time.sleep(0.005)
     settle()

@@ -81,12 +81,22 @@ impl LibvirtLab {
             .map_err(|e| format!("async runtime: {e}"))?;
         let hosts = crate::provision::transports(&model, &lab.known_hosts());
         let interrupted = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&interrupted);
-        rt.spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                flag.store(true, Ordering::SeqCst);
-            }
-        });
+        // Ctrl-C, or a CI runner cancelling the job (SIGTERM): the drill stops at its next
+        // check, undoes its faults and reports.
+        for kind in [
+            tokio::signal::unix::SignalKind::interrupt(),
+            tokio::signal::unix::SignalKind::terminate(),
+        ] {
+            let flag = Arc::clone(&interrupted);
+            let mut sig = rt
+                .block_on(async { tokio::signal::unix::signal(kind) })
+                .map_err(|e| format!("signal handler: {e}"))?;
+            rt.spawn(async move {
+                if sig.recv().await.is_some() {
+                    flag.store(true, Ordering::SeqCst);
+                }
+            });
+        }
         let kube = match (model.profile, kubeconfig) {
             (Profile::Kubernetes, Some(path)) => Some(
                 rt.block_on(crate::validate::kube_client(path))
@@ -545,16 +555,11 @@ impl Lab for LibvirtLab {
 
     fn observe(&mut self, span: Duration, rec: &mut Record) -> Result<(), Error> {
         if self.probes.is_none() {
-            // The drill's clock starts with its first observation.
-            self.start = crate::lab::wall_now();
+            // The drill's clock starts with its first probe.
             let handle = self.rt.handle().clone();
-            self.probes = Some(Probes::start(
-                &handle,
-                &self.model,
-                &self.hosts,
-                self.start,
-                self.kube.clone(),
-            ));
+            let probes = Probes::start(&handle, &self.model, &self.hosts, self.kube.clone());
+            self.start = probes.started();
+            self.probes = Some(probes);
         }
         let until = self.now() + span;
         while self.now() < until {

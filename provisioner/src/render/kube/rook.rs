@@ -151,6 +151,9 @@ pub(super) fn config_override(model: &ClusterModel) -> String {
         ("mon_lease", secs(c.mon_lease)),
         ("mon_election_timeout", secs(c.mon_election_timeout)),
         ("osd_memory_target", c.osd_memory_target.to_string()),
+        // The model's grace is the grace: not lengthened for OSDs the monitors find laggy.
+        ("mon_osd_adjust_heartbeat_grace", "false".to_owned()),
+        ("mon_osd_adjust_down_out_interval", "false".to_owned()),
     ];
     for (k, v) in settings {
         let _ = writeln!(s, "{k} = {v}");
