@@ -138,8 +138,9 @@ fn scratch() -> PathBuf {
     d
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bare_profile_provisions_for_real_and_converges() {
+/// The node image, its units checked by systemd against the image's own tree, as a Docker
+/// image.
+async fn image() -> String {
     let cache = harness::image::cache_dir();
     let img = tokio::task::spawn_blocking(move || {
         harness::image::build(&cache, &|s| eprintln!("image: {s}"))
@@ -147,7 +148,6 @@ async fn bare_profile_provisions_for_real_and_converges() {
     .await
     .expect("join")
     .expect("build the node image");
-    // The image's own units, checked by systemd against the image's tree.
     let verify = Command::new("systemd-analyze")
         .arg("verify")
         .arg(format!("--root={}", img.rootfs().display()))
@@ -159,69 +159,67 @@ async fn bare_profile_provisions_for_real_and_converges() {
         "{}",
         String::from_utf8_lossy(&verify.stderr)
     );
-    let tag = harness::image::docker_import(&img).expect("docker import");
-    let docker = Docker::connect_with_local_defaults().expect("dockerd (started by .ci/setup)");
+    harness::image::docker_import(&img).expect("docker import")
+}
+
+/// Three nodes up with sshd answering; the third reached as a user with sudo, not as root
+/// (the executor's sudo path). Returns the containers and the inventory file.
+async fn cluster(
+    tag: &str,
+    net: &Network,
+    subnet: &str,
+    dir: &Path,
+) -> (Vec<ContainerAsync<GenericImage>>, PathBuf) {
     let pid = std::process::id();
-    let subnet = format!("10.231.{}", pid % 250);
-    let net = network(&docker, &format!("hadrill-test-{pid}"), &subnet).await;
-    let dir = scratch();
     let key = dir.join("id_ed25519");
     provisioner::exec::ssh::generate_key(&key, "hadrill-test").expect("key");
     let pubkey = dir.join("id_ed25519.pub");
     let mut nodes = Vec::new();
     for i in 1..=3 {
-        nodes.push(node(&tag, &net.name, &format!("hadrill-test-{pid}-{i}"), &pubkey).await);
+        nodes.push(node(tag, &net.name, &format!("hadrill-test-{pid}-{i}"), &pubkey).await);
     }
-    let mut addrs = Vec::new();
-    for c in &nodes {
-        let ip = c
+    let (code, out) = exec(
+        &nodes[2],
+        "useradd -m -s /bin/sh hadrill && install -d -m 700 -o hadrill /home/hadrill/.ssh && \
+         install -m 600 -o hadrill /root/.ssh/authorized_keys /home/hadrill/.ssh/authorized_keys && \
+         echo 'hadrill ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/hadrill",
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    let mut inv = format!(
+        "cluster: {{name: hadrill-test, vip: {subnet}.100, vip_interface: eth0}}\nssh: {{user: root, key: {}}}\nnodes:\n",
+        key.display()
+    );
+    for (i, c) in nodes.iter().enumerate() {
+        let a = c
             .get_bridge_ip_address()
             .await
             .expect("container address")
             .to_string();
-        wait_for_ssh(&ip).await;
-        addrs.push(ip);
-    }
-    let vip = format!("{subnet}.100");
-    let mut inv = format!(
-        "cluster: {{name: hadrill-test, vip: {vip}, vip_interface: eth0}}\nssh: {{user: root, key: {}}}\nnodes:\n",
-        key.display()
-    );
-    for (i, a) in addrs.iter().enumerate() {
+        wait_for_ssh(&a).await;
+        let user = if i == 2 { ", ssh: {user: hadrill}" } else { "" };
         inv += &format!(
-            "  - {{name: hadrill-test-{pid}-{n}, address: {a}, storage_devices: [/var/lib/hadrill/osd-0.img]}}\n",
+            "  - {{name: hadrill-test-{pid}-{n}, address: {a}, storage_devices: [/var/lib/hadrill/osd-0.img]{user}}}\n",
             n = i + 1
         );
     }
-    let inv_path = dir.join("inventory.yml");
-    std::fs::write(&inv_path, inv).expect("inventory");
-    let inv_arg = inv_path.display().to_string();
+    let path = dir.join("inventory.yml");
+    std::fs::write(&path, inv).expect("inventory");
+    (nodes, path)
+}
 
-    let (code, out, err) = hadrill(
-        &dir,
-        &["provision", "--inventory", &inv_arg, "--profile", "bare"],
-    );
-    assert_eq!(code, 0, "first provision: {out}{err}");
-    assert!(
-        !out.contains(" 0 changed"),
-        "the first run changes things: {out}"
-    );
-
-    // etcd answers through the VIP and HAProxy; its /health needs a quorum.
+/// What a client sees: etcd and nginx through the VIP, Ceph's OSDs, quorum and a write.
+async fn serves(vip: &str, nodes: &[ContainerAsync<GenericImage>]) {
+    // etcd's /health needs a quorum.
     let (status, body) = get(&format!("http://{vip}:6443/health")).await;
     assert_eq!(
         (status, body.contains("\"health\":\"true\"")),
         (200, true),
         "{body}"
     );
-    // nginx answers through the VIP, from one of the nodes.
     let (status, body) = get(&format!("http://{vip}/")).await;
     assert_eq!(status, 200);
-    assert!(
-        body.trim().starts_with(&format!("hadrill-test-{pid}-")),
-        "{body}"
-    );
-    // Ceph: every OSD up, every monitor in quorum, and a write to the pool.
+    assert!(body.trim().starts_with("hadrill-test-"), "{body}");
     let (code, osd) = exec(&nodes[0], "ceph osd stat -f json").await;
     assert_eq!(code, Some(0), "{osd}");
     let osd: serde_json::Value = serde_json::from_str(&osd).expect("ceph osd stat json");
@@ -234,20 +232,42 @@ async fn bare_profile_provisions_for_real_and_converges() {
     assert_eq!(code, Some(0));
     let q: serde_json::Value = serde_json::from_str(&q).expect("quorum json");
     assert_eq!(q["quorum"].as_array().map(Vec::len), Some(3), "{q}");
-    let (code, out) = exec(&nodes[2], "timeout 30 rados -p replica-pool put hadrill-test /etc/hostname && rados -p replica-pool stat hadrill-test").await;
+    let put = "timeout 30 rados -p replica-pool put hadrill-test /etc/hostname && rados -p replica-pool stat hadrill-test";
+    let (code, out) = exec(&nodes[2], put).await;
     assert_eq!(code, Some(0), "{out}");
+}
 
-    let (code, out, err) = hadrill(&dir, &["validate", "--inventory", &inv_arg]);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bare_profile_provisions_for_real_and_converges() {
+    let tag = image().await;
+    let docker = Docker::connect_with_local_defaults().expect("dockerd (started by .ci/setup)");
+    let pid = std::process::id();
+    let subnet = format!("10.231.{}", pid % 250);
+    let net = network(&docker, &format!("hadrill-test-{pid}"), &subnet).await;
+    let dir = scratch();
+    let (nodes, inventory) = cluster(&tag, &net, &subnet, &dir).await;
+    let inv = inventory.display().to_string();
+
+    let (code, out, err) = hadrill(
+        &dir,
+        &["provision", "--inventory", &inv, "--profile", "bare"],
+    );
+    assert_eq!(code, 0, "first provision: {out}{err}");
+    assert!(
+        !out.contains(" 0 changed"),
+        "the first run changes things: {out}"
+    );
+    serves(&format!("{subnet}.100"), &nodes).await;
+    let (code, out, err) = hadrill(&dir, &["validate", "--inventory", &inv]);
     assert_eq!(code, 0, "validate: {out}{err}");
     assert_eq!(
         out.lines().filter(|l| l.starts_with("ok ")).count(),
         9,
         "{out}"
     );
-
     let (code, out, err) = hadrill(
         &dir,
-        &["provision", "--inventory", &inv_arg, "--profile", "bare"],
+        &["provision", "--inventory", &inv, "--profile", "bare"],
     );
     assert_eq!(code, 0, "second provision: {out}{err}");
     assert!(

@@ -6,6 +6,9 @@
 //!
 //! Needs libvirtd, nft and debootstrap (.ci/setup); built only with `--features real`.
 
+// Tests on real daemons wait on the wall clock; only the simulation must not.
+#![allow(clippy::disallowed_methods)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -91,6 +94,7 @@ fn three_vms_provisioned_broken_measured_and_removed() {
 
     measured_gaps(&home, &name);
     interrupted_drill_heals(&home, &name);
+    killed_drill_is_healed_by_heal(&home, &name);
 
     drop(lab);
     nothing_left(&home, &name);
@@ -155,19 +159,19 @@ fn measured_gaps(home: &Path, name: &str) {
     );
 }
 
-/// Ctrl-C during a drill: the partition it made is healed and the ledger emptied before the
-/// process exits (130).
-fn interrupted_drill_heals(home: &Path, name: &str) {
+/// Starts a drill that partitions node-3 and then waits; returns once the partition is in
+/// force (the ledger names it and a few seconds passed).
+fn partition_drill(home: &Path, name: &str, out: &str) -> std::process::Child {
     let file = home.join("partition-then-wait.yaml");
     std::fs::write(
         &file,
         "steps:\n  - settle: 5s\n  - fault: {isolate: node-3}\n  - observe: 300s\n  - fault: {heal: node-3}\n",
     )
     .expect("scenario");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hadrill"))
+    let child = Command::new(env!("CARGO_BIN_EXE_hadrill"))
         .env("HADRILL_HOME", home)
         .args(["drill", "--lab", name, "--out"])
-        .arg(home.join("interrupted"))
+        .arg(home.join(out))
         .arg(&file)
         .spawn()
         .expect("drill");
@@ -181,11 +185,20 @@ fn interrupted_drill_heals(home: &Path, name: &str) {
         std::thread::sleep(Duration::from_millis(200));
     }
     std::thread::sleep(Duration::from_secs(3));
+    child
+}
+
+/// Whether node-3's tap is in the lab's partition set.
+fn partitioned(name: &str) -> bool {
     let table = format!("hadrill_{}", name.replace('-', "_"));
-    assert!(
-        sh(&format!("nft list set bridge {table} isolated")).contains("n3"),
-        "partition in force"
-    );
+    sh(&format!("nft list set bridge {table} isolated")).contains("n3")
+}
+
+/// Ctrl-C during a drill: the partition it made is healed and the ledger emptied before the
+/// process exits (130).
+fn interrupted_drill_heals(home: &Path, name: &str) {
+    let mut child = partition_drill(home, name, "interrupted");
+    assert!(partitioned(name), "partition in force");
     let pid = child.id().to_string();
     Command::new("kill")
         .args(["-INT", &pid])
@@ -193,12 +206,24 @@ fn interrupted_drill_heals(home: &Path, name: &str) {
         .expect("kill");
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130));
-    assert!(
-        !sh(&format!("nft list set bridge {table} isolated")).contains("n3"),
-        "healed"
-    );
+    assert!(!partitioned(name), "healed");
+    let ledger = home.join("labs").join(name).join("faults.json");
     let left = std::fs::read_to_string(&ledger).unwrap_or_default();
     assert!(!left.contains("isolate"), "ledger: {left}");
+}
+
+/// A drill killed outright (no chance to clean up) leaves its partition and its ledger;
+/// `hadrill heal` undoes what the ledger names.
+fn killed_drill_is_healed_by_heal(home: &Path, name: &str) {
+    let mut child = partition_drill(home, name, "killed");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    assert!(partitioned(name), "a killed drill cannot heal");
+    let (code, out, _) = hadrill(home, &["heal", "--lab", name]);
+    assert_eq!(code, 0);
+    assert!(out.contains("heal node-3: undone"), "{out}");
+    assert!(!partitioned(name), "healed");
+    assert!(!home.join("labs").join(name).join("faults.json").exists());
 }
 
 /// Nothing of the lab remains: domains, network, nftables table, folder.

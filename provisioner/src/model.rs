@@ -568,6 +568,29 @@ impl ClusterModel {
         3 * self.keepalived.advert_int + skew
     }
 
+    /// How long HAProxy takes to mark a silent server DOWN (FACTS.md): without `timeout check`,
+    /// each failed check lasts `inter` and the next starts `inter` later, `fall` times.
+    pub fn haproxy_silent_detection(&self) -> Duration {
+        let h = &self.haproxy;
+        let each = h
+            .timeout_check
+            .map_or(h.check_inter, |t| t.min(h.check_inter));
+        (each + h.check_inter) * h.check_fall
+    }
+
+    /// The longest API gap a client through the VIP should see when the VIP holder dies:
+    /// a backup's master-down timer (3 × advert_int + skew), HAProxy on the new holder
+    /// detecting the dead server, and a second of slack.
+    pub fn vip_loss_api_bound(&self) -> Duration {
+        let backup = self
+            .node_ids()
+            .filter(|&i| self.node(i).proxy)
+            .map(|i| self.vrrp_priority(i, true))
+            .min()
+            .unwrap_or(1);
+        self.vrrp_master_down(backup) + self.haproxy_silent_detection() + Duration::from_secs(1)
+    }
+
     /// Majority of the etcd members (control-plane nodes).
     pub fn etcd_quorum(&self) -> usize {
         self.nodes.iter().filter(|n| n.control_plane).count() / 2 + 1
@@ -610,6 +633,14 @@ mod tests {
         assert_eq!(m.vrrp_priority(NodeId(0), true), 103);
         assert_eq!(m.vrrp_priority(NodeId(1), true), 102);
         assert_eq!(m.vrrp_priority(NodeId(1), false), 100);
+    }
+
+    #[test]
+    fn vip_loss_bound_adds_vrrp_and_haproxy() {
+        let m = ClusterModel::seed(Profile::Bare);
+        assert_eq!(m.haproxy_silent_detection(), Duration::from_secs(12));
+        // 3.6015625 s (priority 102) + 12 s + 1 s.
+        assert_eq!(m.vip_loss_api_bound(), Duration::from_nanos(16_601_562_500));
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! members from their rendered environment files in three network namespaces on a bridge.
 //! The seed's own inventory is the input; a missing program fails the test.
 
+// Tests on real daemons wait on the wall clock; only the simulation must not.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

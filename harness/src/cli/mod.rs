@@ -157,14 +157,17 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<u8> {
             e.print()?;
             return Ok(0);
         }
-        Err(e) => bail!(
-            "{}",
-            e.to_string()
+        Err(e) => {
+            // clap's message up to its first blank line, on one line.
+            let text = e.to_string();
+            let first: Vec<&str> = text
                 .lines()
-                .next()
-                .unwrap_or("bad arguments")
-                .trim_start_matches("error: ")
-        ),
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let line = first.join(" ");
+            bail!("{}", line.trim_start_matches("error: "))
+        }
     };
     match cli.cmd {
         Cmd::Drill(a) => drill::drill(&a),

@@ -349,16 +349,14 @@ fn pool(model: &ClusterModel, host: &str) -> Step {
     let c = &model.ceph;
     // One `ceph` process for all the commands (its interactive mode reads them from stdin):
     // each start of the CLI costs seconds on a slow machine.
-    // Its answers come with a blank line after each: `grep .` drops them.
+    // Its answers (on stdout for `get`, stderr for `set`) come with a blank line after each;
+    // the verify reads the answers, so `apply` needs none of them.
     let batch = |cmds: &[String]| {
         let lines: Vec<String> = cmds.iter().map(|c| quote(c)).collect();
-        format!(
-            "printf '%s\\n' {} | timeout 60 ceph | grep .",
-            lines.join(" ")
-        )
+        format!("printf '%s\\n' {} | timeout 60 ceph", lines.join(" "))
     };
     let check = format!(
-        "test \"$({})\" = {}",
+        "test \"$({} | grep .)\" = {}",
         batch(&[
             format!("osd pool get {} size", c.pool),
             format!("osd pool get {} min_size", c.pool)

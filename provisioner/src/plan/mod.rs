@@ -263,8 +263,11 @@ pub fn service_after_config(host: &str, unit: &str, configs: &[&str], no_block: 
         host,
         format!("start {unit}"),
         &check,
-        // --no-reload: enabling adds symlinks; the unit files did not change.
-        format!("systemctl enable --no-reload {u} && systemctl restart{block} {u}"),
+        // Enable only what is not (Debian's sysv helper makes every enable slow); --no-reload:
+        // enabling adds symlinks, the unit files did not change.
+        format!(
+            "{{ systemctl is-enabled --quiet {u} || systemctl enable --no-reload {u}; }} && systemctl restart{block} {u}"
+        ),
     )
 }
 
