@@ -64,7 +64,7 @@ pub fn table(checks: &[Check]) -> String {
 /// How long one HTTP request through the VIP may take.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one command on a node may take.
-const SSH_TIMEOUT: Duration = Duration::from_secs(30);
+const SSH_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
@@ -101,7 +101,7 @@ pub async fn bare(model: &ClusterModel, hosts: &BTreeMap<String, Arc<Ssh>>) -> V
     };
     let z = &hosts[&zero];
     let write = format!(
-        "timeout 20 rados -p {} put hadrill-validate /etc/hostname",
+        "timeout 60 rados -p {} put hadrill-validate /etc/hostname",
         quote(&model.ceph.pool)
     );
     let pool_get = format!("ceph osd pool get {} all", quote(&model.ceph.pool));
@@ -237,7 +237,7 @@ async fn ingress_get(url: &str) -> Result<String, String> {
 }
 
 async fn ceph_json(t: &Ssh, cmd: &str) -> Result<serde_json::Value, String> {
-    let out = ssh(t, &format!("timeout 20 {cmd} -f json")).await?;
+    let out = ssh(t, &format!("timeout 60 {cmd} -f json")).await?;
     serde_json::from_str(&out).map_err(|e| format!("`{cmd}`: {e}"))
 }
 

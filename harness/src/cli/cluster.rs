@@ -26,9 +26,9 @@ pub(super) struct PlanArgs {
 pub(super) struct ProvisionArgs {
     #[command(flatten)]
     hosts: Hosts,
-    /// What to install.
-    #[arg(long, default_value = "bare")]
-    profile: Profile,
+    /// What to install (default: bare, or what the lab was provisioned with).
+    #[arg(long)]
+    profile: Option<Profile>,
 }
 
 #[derive(Debug, Args)]
@@ -71,7 +71,7 @@ pub(super) fn plan(a: &PlanArgs) -> Result<u8> {
 }
 
 pub(super) fn provision(a: &ProvisionArgs) -> Result<u8> {
-    let (model, known_hosts) = a.hosts.load(Some(a.profile))?;
+    let (model, known_hosts) = a.hosts.load(a.profile)?;
     let rt = runtime()?;
     let summary = match rt.block_on(crate::provision::provision(&model, &known_hosts)) {
         Ok(s) => s,
@@ -82,12 +82,12 @@ pub(super) fn provision(a: &ProvisionArgs) -> Result<u8> {
     };
     if let Some(name) = &a.hosts.lab {
         // The lab now runs this profile: drills and validate use it.
-        let (_, lab) = lab_model(name, Some(a.profile))?;
+        let (_, lab) = lab_model(name, Some(model.profile))?;
         let mut state = lab
             .load()
             .map_err(anyhow::Error::msg)?
             .context("the lab vanished")?;
-        state.profile = Some(a.profile);
+        state.profile = Some(model.profile);
         LabDir::save(&lab, &state).map_err(anyhow::Error::msg)?;
     }
     println!(

@@ -132,9 +132,10 @@ fn front_and_etcd(model: &ClusterModel, p: &mut Plan, written: &[StepId]) {
     }
 }
 
-/// Runs `cmd` with a timeout so a Ceph command never hangs a step (no quorum, no OSDs).
+/// Runs `cmd` with a timeout so a Ceph command never hangs a step (no quorum, no OSDs). A
+/// minute: the CLI alone takes seconds to start on a loaded, emulated machine.
 fn ceph_cmd(cmd: &str) -> String {
-    format!("timeout 20 {cmd}")
+    format!("timeout 60 {cmd}")
 }
 
 /// Ceph: keys and monmap on the first monitor host, relayed; monitors; quorum; a mgr; OSDs;
@@ -295,7 +296,7 @@ fn mgr(host: &str) -> Step {
         k = quote(&keyring),
         u = quote(&unit),
     );
-    Step::shell(host, "ceph-mgr", &check, apply)
+    Step::shell(host, "ceph-mgr", &check, apply).attempts(3)
 }
 
 /// One bluestore OSD on a device (a disk, or a sparse file for hosts without one). The OSD's
@@ -340,9 +341,12 @@ fn osd(model: &ClusterModel, node: &Node, dev: &str) -> Step {
         ceph_cmd("ceph osd dump"),
         st = quote(&stage)
     );
+    // Safe to try again: the secret is kept, and `ceph osd new` returns the same id for the
+    // same uuid.
     Step::shell(&node.name, format!("ceph-osd on {dev}"), &check, apply)
         .verify(up)
         .settle(SETTLE_DAEMON)
+        .attempts(3)
 }
 
 fn pool(model: &ClusterModel, host: &str) -> Step {
@@ -379,7 +383,7 @@ fn pool(model: &ClusterModel, host: &str) -> Step {
         format!("osd pool set {} min_size {}", c.pool, c.pool_min_size),
         format!("osd pool application enable {} hadrill", c.pool),
     ]);
-    Step::shell(host, "ceph pool", &check, apply)
+    Step::shell(host, "ceph pool", &check, apply).attempts(3)
 }
 
 #[cfg(test)]
