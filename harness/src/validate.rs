@@ -469,6 +469,50 @@ async fn kube_ceph_health(client: &kube::Client) -> Result<String, String> {
     }
 }
 
+/// How long to rest between rounds of checks while waiting for a cluster to settle.
+const ROUND_PAUSE: Duration = Duration::from_secs(3);
+
+/// Runs `round` until every check holds, `wait` has passed or `give_up` says so; returns the
+/// last round and, for each check that failed in an earlier round but holds now, a line saying
+/// so (a flapping etcd leader or a late OSD is worth knowing even when it settled).
+pub async fn until_settled<F, Fut>(
+    wait: Duration,
+    give_up: impl Fn() -> bool,
+    mut round: F,
+) -> (Vec<Check>, Vec<String>)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Vec<Check>>,
+{
+    let start = tokio::time::Instant::now();
+    let mut first_failure: BTreeMap<String, String> = BTreeMap::new();
+    loop {
+        let checks = round().await;
+        for c in checks.iter().filter(|c| !c.ok) {
+            first_failure
+                .entry(c.name.clone())
+                .or_insert_with(|| c.detail.clone());
+        }
+        let all_ok = checks.iter().all(|c| c.ok);
+        if all_ok || start.elapsed() + ROUND_PAUSE > wait || give_up() {
+            let elapsed = start.elapsed().as_secs();
+            let settled = checks
+                .iter()
+                .filter(|c| c.ok)
+                .filter_map(|c| {
+                    let was = first_failure.get(&c.name)?;
+                    Some(format!(
+                        "{} failed at first ({was}); holds after {elapsed} s",
+                        c.name
+                    ))
+                })
+                .collect();
+            return (checks, settled);
+        }
+        tokio::time::sleep(ROUND_PAUSE).await;
+    }
+}
+
 /// Checks a cluster of either profile.
 pub async fn validate(
     model: &ClusterModel,
@@ -478,5 +522,79 @@ pub async fn validate(
     match model.profile {
         Profile::Bare => bare(model, hosts).await,
         Profile::Kubernetes => kubernetes(model, kubeconfig).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(name: &str, ok: bool, detail: &str) -> Check {
+        Check {
+            name: name.to_owned(),
+            ok,
+            detail: detail.to_owned(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_that_settles_passes_and_says_it_failed_first() {
+        let mut n = 0;
+        let (checks, settled) = until_settled(
+            Duration::from_secs(60),
+            || false,
+            || {
+                n += 1;
+                let ok = n >= 3;
+                async move {
+                    vec![
+                        check("etcd", ok, if ok { "true" } else { "503" }),
+                        check("vip", true, "node-1"),
+                    ]
+                }
+            },
+        )
+        .await;
+        assert!(checks.iter().all(|c| c.ok));
+        assert_eq!(n, 3);
+        assert_eq!(
+            settled,
+            vec!["etcd failed at first (503); holds after 6 s".to_owned()]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_that_never_holds_fails_when_the_wait_is_over() {
+        let mut n = 0;
+        let (checks, settled) = until_settled(
+            Duration::from_secs(10),
+            || false,
+            || {
+                n += 1;
+                async { vec![check("ceph", false, "2 up")] }
+            },
+        )
+        .await;
+        assert!(!checks[0].ok);
+        assert_eq!(
+            n, 4,
+            "rounds at 0, 3, 6 and 9 s; one at 12 s would pass the 10 s wait"
+        );
+        assert!(settled.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_wait_checks_once() {
+        let mut n = 0;
+        let (checks, _) = until_settled(
+            Duration::ZERO,
+            || false,
+            || {
+                n += 1;
+                async { vec![check("ceph", false, "2 up")] }
+            },
+        )
+        .await;
+        assert_eq!((n, checks.len()), (1, 1));
     }
 }

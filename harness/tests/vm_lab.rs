@@ -46,6 +46,7 @@ struct Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         let _ = hadrill(&self.home, &["down", "--lab", &self.name]);
+        let _ = std::fs::remove_dir_all(&self.home);
     }
 }
 

@@ -41,6 +41,10 @@ pub(super) struct ValidateArgs {
     /// Kubeconfig for the kubernetes profile (default `$KUBECONFIG` or `~/.kube/config`).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
+    /// Seconds to keep re-checking while a check fails (a cluster just provisioned or healed
+    /// may still be electing); 0 checks once. A check that failed first is still reported.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    wait: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,13 +109,23 @@ pub(super) fn validate(a: &ValidateArgs) -> Result<u8> {
     let kubeconfig = a.kubeconfig.clone().unwrap_or_else(default_kubeconfig);
     let rt = runtime()?;
     let hosts = crate::provision::transports(&model, &known_hosts);
-    let checks = rt.block_on(crate::validate::validate(&model, &hosts, &kubeconfig));
-    rt.block_on(async {
+    let wait = std::time::Duration::from_secs(a.wait);
+    let (checks, settled) = rt.block_on(async {
+        let rounds = crate::validate::until_settled(
+            wait,
+            || false,
+            || crate::validate::validate(&model, &hosts, &kubeconfig),
+        )
+        .await;
         for t in hosts.values() {
             t.close().await;
         }
+        rounds
     });
     print!("{}", crate::validate::table(&checks));
+    for line in settled {
+        eprintln!("hadrill: validate: {line}");
+    }
     let failed = checks.iter().filter(|c| !c.ok).count();
     if failed > 0 {
         eprintln!(

@@ -124,28 +124,27 @@ impl LibvirtLab {
     /// cluster (a Ceph OSD marked down too often in ten minutes stops itself for good; a node
     /// the last drill powered off needs to boot). Err names the checks that kept failing.
     pub fn wait_healthy(&mut self) -> Result<(), String> {
-        let start = crate::lab::wall_now();
-        loop {
-            let checks = match (&self.kubeconfig, self.model.profile) {
-                (Some(kc), Profile::Kubernetes) => self
-                    .rt
-                    .block_on(crate::validate::kubernetes(&self.model, kc)),
-                _ => self
-                    .rt
-                    .block_on(crate::validate::bare(&self.model, &self.hosts)),
-            };
-            let failed: Vec<String> = checks
-                .iter()
-                .filter(|c| !c.ok)
-                .map(|c| format!("{}: {}", c.name, c.detail))
-                .collect();
-            if failed.is_empty() {
-                return Ok(());
-            }
-            if start.elapsed() > HEALTHY_WAIT_MAX || self.interrupted.load(Ordering::SeqCst) {
-                return Err(failed.join("; "));
-            }
-            std::thread::sleep(Duration::from_secs(5));
+        let (model, hosts, interrupted) = (&self.model, &self.hosts, &self.interrupted);
+        let kubeconfig = self.kubeconfig.as_deref();
+        let (checks, _) = self.rt.block_on(crate::validate::until_settled(
+            HEALTHY_WAIT_MAX,
+            || interrupted.load(Ordering::SeqCst),
+            || async move {
+                match (kubeconfig, model.profile) {
+                    (Some(kc), Profile::Kubernetes) => crate::validate::kubernetes(model, kc).await,
+                    _ => crate::validate::bare(model, hosts).await,
+                }
+            },
+        ));
+        let failed: Vec<String> = checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed.join("; "))
         }
     }
 
@@ -280,12 +279,17 @@ impl LibvirtLab {
     }
 
     fn link(&self, id: NodeId, up: bool) -> Result<(), Error> {
-        self.domain(id)?
-            .update_device_flags(
-                &xml::interface(&self.dom(id), up),
-                sys::VIR_DOMAIN_AFFECT_LIVE,
-            )
-            .map_err(|e| lab_err(format!("{}: link: {}", self.node(id), e.message())))
+        let dom = self.domain(id)?;
+        if up && !dom.is_active().unwrap_or(false) {
+            // A machine that is off gets its link back with its next start (the change was
+            // live only).
+            return Ok(());
+        }
+        dom.update_device_flags(
+            &xml::interface(&self.dom(id), up),
+            sys::VIR_DOMAIN_AFFECT_LIVE,
+        )
+        .map_err(|e| lab_err(format!("{}: link: {}", self.node(id), e.message())))
     }
 
     fn iotune(&self, id: NodeId, iops: u64, bytes: u64) -> Result<(), Error> {
@@ -437,6 +441,10 @@ impl LibvirtLab {
     }
 
     fn restore_disk(&self, id: NodeId) -> Result<(), Error> {
+        if !self.domain(id)?.is_active().unwrap_or(false) {
+            // Detach and iotune were live changes: the machine starts with its disk and caps.
+            return Ok(());
+        }
         let dom = self.dom(id);
         if !self.has_disk(id)? {
             self.domain(id)?
@@ -459,9 +467,13 @@ impl Lab for LibvirtLab {
 
     fn supports(&self, kind: &FaultKind) -> bool {
         match kind {
+            // Service faults act on host units: in the kubernetes profile etcd, the API server,
+            // Ceph and traefik run in pods, which this lab does not kill.
             FaultKind::StopService(d) | FaultKind::StartService(d) => match self.model.profile {
                 Profile::Bare => !matches!(d, Daemon::KubeApiserver | Daemon::Kubelet),
-                Profile::Kubernetes => *d != Daemon::KubeApiserver,
+                Profile::Kubernetes => {
+                    matches!(d, Daemon::Keepalived | Daemon::Haproxy | Daemon::Kubelet)
+                }
             },
             FaultKind::Drain | FaultKind::Uncordon => self.model.profile == Profile::Bare,
             _ => true,
