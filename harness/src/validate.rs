@@ -1,6 +1,6 @@
 //! `hadrill validate`: checks a provisioned cluster as a user would, each check one line.
 //!
-//! `bare`: the VIP is held by exactly one node, etcd answers `/health` and a write through the
+//! `bare`: the VIP is held by exactly one node at the priority the model gives it, etcd answers `/health` and a write through the
 //! VIP and HAProxy and has every member, nginx answers through the VIP, Ceph has every monitor
 //! in quorum, every OSD up and in, the pool's size and min_size, and takes a write.
 //! `kubernetes`: with the kube crate (credentials from the user's kubeconfig; hadrill never
@@ -105,8 +105,9 @@ pub async fn bare(model: &ClusterModel, hosts: &BTreeMap<String, Arc<Ssh>>) -> V
         quote(&model.ceph.pool)
     );
     let pool_get = format!("ceph osd pool get {} all", quote(&model.ceph.pool));
-    let (vip, health, put, members, http, status, pool, written) = tokio::join!(
+    let (vip, prio, health, put, members, http, status, pool, written) = tokio::join!(
         vip_holder(model, hosts),
+        vrrp_priorities(model, hosts),
         etcd_health(&api),
         etcd_write(&api),
         etcd_members(model, hosts),
@@ -117,6 +118,7 @@ pub async fn bare(model: &ClusterModel, hosts: &BTreeMap<String, Arc<Ssh>>) -> V
     );
     vec![
         Check::new("vip held by one node", vip),
+        Check::new("vrrp priorities as modelled", prio),
         Check::new("etcd /health through the vip", health),
         Check::new("etcd write through the vip", put),
         Check::new("etcd members", members),
@@ -166,6 +168,50 @@ async fn vip_holder(
         1 => Ok(format!("{} on {}", model.vip, holders[0])),
         0 => Err(format!("no node holds {}", model.vip)),
         _ => Err(format!("{} held by {}", model.vip, holders.join(" and "))),
+    }
+}
+
+/// Each proxy node's effective VRRP priority, from keepalived's own state dump (SIGUSR1), is
+/// the model's for a node whose HAProxy runs: a check script that cannot pass (or a weight
+/// that never applies) changes who takes the VIP, and nothing else would show it.
+async fn vrrp_priorities(
+    model: &ClusterModel,
+    hosts: &BTreeMap<String, Arc<Ssh>>,
+) -> Result<String, String> {
+    const DUMP: &str = "rm -f /tmp/keepalived.data; pkill -USR1 -x keepalived || exit 1; \
+        for i in $(seq 100); do \
+          grep -q 'Effective priority' /tmp/keepalived.data 2>/dev/null && break; sleep 0.1; \
+        done; grep -m1 'Effective priority' /tmp/keepalived.data";
+    let mut asked = tokio::task::JoinSet::new();
+    for id in model.node_ids().filter(|&i| model.node(i).proxy) {
+        let (t, name) = (
+            Arc::clone(&hosts[&model.node(id).name]),
+            model.node(id).name.clone(),
+        );
+        let want = model.vrrp_priority(id, true);
+        asked.spawn(async move { (name, want, ssh(&t, DUMP).await) });
+    }
+    let mut seen = Vec::new();
+    let mut wrong = Vec::new();
+    while let Some(joined) = asked.join_next().await {
+        let (name, want, out) = joined.map_err(|e| e.to_string())?;
+        let out = out?;
+        let got = out
+            .rsplit('=')
+            .next()
+            .and_then(|v| v.trim().parse::<u8>().ok())
+            .ok_or_else(|| format!("{name}: no priority in keepalived's dump: {}", out.trim()))?;
+        if got != want {
+            wrong.push(format!("{name} {got} (model {want})"));
+        }
+        seen.push(format!("{name} {got}"));
+    }
+    seen.sort();
+    wrong.sort();
+    if wrong.is_empty() {
+        Ok(seen.join(", "))
+    } else {
+        Err(wrong.join(", "))
     }
 }
 

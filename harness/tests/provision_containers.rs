@@ -262,8 +262,12 @@ async fn bare_profile_provisions_for_real_and_converges() {
     assert_eq!(code, 0, "validate: {out}{err}");
     assert_eq!(
         out.lines().filter(|l| l.starts_with("ok ")).count(),
-        9,
+        10,
         "{out}"
+    );
+    assert!(
+        out.contains(" 103, "),
+        "the first proxy node's check passes: {out}"
     );
     let (code, out, err) = hadrill(
         &dir,

@@ -46,7 +46,10 @@ struct Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         let _ = hadrill(&self.home, &["down", "--lab", &self.name]);
-        let _ = std::fs::remove_dir_all(&self.home);
+        // A failed run keeps its reports (the path is in the output) for a person to read.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.home);
+        }
     }
 }
 
@@ -58,6 +61,31 @@ fn sh(cmd: &str) -> String {
 fn json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("json")
+}
+
+/// The longest gap of a service that began while a scenario's first fault was in force (from
+/// a probe timeout and a second before the fault, since a probe sent just before it fails too,
+/// until its undo).
+fn gap_after_fault(report: &serde_json::Value, scenario: &str, svc: &str, timeout: f64) -> f64 {
+    let s = report["scenarios"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == scenario))
+        .unwrap_or_else(|| panic!("no {scenario} in the report"));
+    let at = |kind: &str| {
+        s["marks"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["kind"] == kind))
+            .and_then(|m| m["at_s"].as_f64())
+            .unwrap_or_else(|| panic!("{scenario}: no {kind} mark: {s}"))
+    };
+    let (from, to) = (at("fault") - timeout - 1.0, at("undo"));
+    s["services"][svc]["gaps"]
+        .as_array()
+        .expect("gaps")
+        .iter()
+        .filter(|g| g["start_s"].as_f64().is_some_and(|t| t >= from && t < to))
+        .filter_map(|g| g["len_s"].as_f64())
+        .fold(0.0, f64::max)
 }
 
 fn service<'a>(
@@ -89,9 +117,11 @@ fn three_vms_provisioned_broken_measured_and_removed() {
     let (code, out, _) = hadrill(&home, &["validate", "--lab", &name]);
     assert_eq!(
         (code, out.lines().filter(|l| l.starts_with("ok ")).count()),
-        (0, 9),
+        (0, 10),
         "validate: {out}"
     );
+    // The seed's priorities with HAProxy running everywhere: 101 + 2 and 100 + 2.
+    assert!(out.contains("node-1 103, node-2 102, node-3 102"), "{out}");
 
     measured_gaps(&home, &name);
     interrupted_drill_heals(&home, &name);
@@ -137,16 +167,21 @@ fn measured_gaps(home: &Path, name: &str) {
     let m = ClusterModel::seed(Profile::Bare);
     let gap = |s: &str, svc: &str| service(&lab, s, svc)["max_gap_s"].as_f64().expect("gap");
     // Powering off the VIP holder: no answer until a backup's master-down timer runs out
-    // (3 × advert_int + skew), then HAProxy on the new holder still tries the dead node until
-    // its checks mark it DOWN; a second of slack.
-    let vrrp = m
-        .vrrp_master_down(m.vrrp_priority(provisioner::model::NodeId(1), true))
-        .as_secs_f64();
-    let lb = (m.haproxy.check_inter * (m.haproxy.check_fall + 1)).as_secs_f64();
-    let api = gap("kill-vip-holder", "api");
+    // (3 × advert_int + skew), then HAProxy on the new holder still sends connections to the
+    // silent node until its checks mark it DOWN (10–12 s, FACTS.md); a second of slack. The
+    // target is the gap after the power-off; what the power-on costs is reported, not bounded
+    // here (the returning node takes the VIP back once its HAProxy process exists, before it
+    // listens: a finding, longer under emulation).
+    let bound = m.vip_loss_api_bound().as_secs_f64();
+    let api = gap_after_fault(
+        &lab,
+        "kill-vip-holder",
+        "api",
+        m.probes.timeout.as_secs_f64(),
+    );
     assert!(
-        api >= 2.5 && api <= vrrp + lb + 1.0,
-        "kill-vip-holder api gap {api} s"
+        api >= 2.5 && api <= bound,
+        "kill-vip-holder api gap after the power-off {api} s (bound {bound} s)"
     );
     // Moving the VIP on purpose: clients follow the gratuitous ARP at once.
     assert!(gap("move-vip", "api") <= 2.0, "move-vip api gap");

@@ -128,6 +128,11 @@ pub struct Keepalived {
     pub check: VrrpCheck,
     /// `vrrp_script` interval.
     pub check_interval: Duration,
+    /// `vrrp_script` timeout: a run slower than this counts as a failure. keepalived's default
+    /// is the interval (the seed's 2 s); hadrill waits longer, because a process-alive check
+    /// that is merely slow (a loaded host: `pgrep` took over 2 s in emulated guests here) says
+    /// nothing about HAProxy, and one failure demotes a healthy master.
+    pub check_timeout: Duration,
     /// `vrrp_script` fall: failures before the weight is removed (or FAULT with weight 0).
     pub check_fall: u32,
     /// `vrrp_script` rise: successes before the weight applies again.
@@ -375,6 +380,7 @@ impl Keepalived {
             virtual_router_id: 51,
             check: VrrpCheck::HaproxyAlive,
             check_interval: secs(2),
+            check_timeout: secs(5),
             check_fall: 1,
             check_rise: 1,
             check_weight: 2,

@@ -96,7 +96,10 @@ pub fn sysctl_conf() -> String {
 /// The command of keepalived's `vrrp_script`.
 fn vrrp_check_script(model: &ClusterModel) -> String {
     match (model.keepalived.check, model.profile) {
-        (VrrpCheck::HaproxyAlive, _) => "/usr/bin/pidof haproxy".to_owned(),
+        // Not `pidof`: it is a symlink to killall5, and keepalived's script security runs the
+        // resolved path, so argv[0] is killall5 and the check fails on every node (seen here:
+        // the weight never applied, a master without HAProxy kept the VIP). pgrep is a program.
+        (VrrpCheck::HaproxyAlive, _) => "/usr/bin/pgrep -x haproxy".to_owned(),
         (VrrpCheck::LocalLbHealthz, Profile::Kubernetes) => format!(
             "/usr/bin/curl -sfk --max-time 2 https://localhost:{}/healthz",
             model.haproxy.api_port
@@ -117,9 +120,10 @@ pub fn keepalived_conf(model: &ClusterModel, node: &Node) -> String {
     let _ = write!(
         s,
         "vrrp_script check_lb {{\n    script \"{script}\"\n    interval {interval}\n    \
-         fall {fall}\n    rise {rise}\n    weight {weight}\n}}\n\n",
+         timeout {timeout}\n    fall {fall}\n    rise {rise}\n    weight {weight}\n}}\n\n",
         script = vrrp_check_script(model),
         interval = secs(k.check_interval),
+        timeout = secs(k.check_timeout),
         fall = k.check_fall,
         rise = k.check_rise,
         weight = k.check_weight,

@@ -175,7 +175,7 @@ mod tests {
                 "BACKUP"
             };
             assert!(conf.contains(&format!("    state {state}\n")));
-            assert!(conf.contains("script \"/usr/bin/pidof haproxy\""));
+            assert!(conf.contains("script \"/usr/bin/pgrep -x haproxy\""));
             assert!(!conf.contains("killall"));
             assert!(!conf.contains(&format!("        {}\n", n.address)));
             let peers = conf.split("unicast_peer {").nth(1).expect("peers");
