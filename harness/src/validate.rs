@@ -178,29 +178,40 @@ async fn vrrp_priorities(
     model: &ClusterModel,
     hosts: &BTreeMap<String, Arc<Ssh>>,
 ) -> Result<String, String> {
-    const DUMP: &str = "rm -f /tmp/keepalived.data; pkill -USR1 -x keepalived || exit 1; \
-        for i in $(seq 100); do \
-          grep -q 'Effective priority' /tmp/keepalived.data 2>/dev/null && break; sleep 0.1; \
-        done; grep -m1 'Effective priority' /tmp/keepalived.data";
+    // The track file's value (what `move-vip` wrote, weight 1) is added: a VIP moved on
+    // purpose is a state the model knows.
+    let dump = format!(
+        "rm -f /tmp/keepalived.data; pkill -USR1 -x keepalived || exit 1; \
+         for i in $(seq 100); do \
+           grep -q 'Effective priority' /tmp/keepalived.data 2>/dev/null && break; sleep 0.1; \
+         done; echo track=$(cat {} 2>/dev/null || echo 0); \
+         grep -m1 'Effective priority' /tmp/keepalived.data",
+        provisioner::render::front::VIP_TRACK_FILE
+    );
     let mut asked = tokio::task::JoinSet::new();
     for id in model.node_ids().filter(|&i| model.node(i).proxy) {
         let (t, name) = (
             Arc::clone(&hosts[&model.node(id).name]),
             model.node(id).name.clone(),
         );
-        let want = model.vrrp_priority(id, true);
-        asked.spawn(async move { (name, want, ssh(&t, DUMP).await) });
+        let want = u32::from(model.vrrp_priority(id, true));
+        let dump = dump.clone();
+        asked.spawn(async move { (name, want, ssh(&t, &dump).await) });
     }
     let mut seen = Vec::new();
     let mut wrong = Vec::new();
     while let Some(joined) = asked.join_next().await {
         let (name, want, out) = joined.map_err(|e| e.to_string())?;
         let out = out?;
-        let got = out
-            .rsplit('=')
-            .next()
-            .and_then(|v| v.trim().parse::<u8>().ok())
+        let value = |key: &str| {
+            out.lines()
+                .find(|l| l.trim_start().starts_with(key))
+                .and_then(|l| l.rsplit('=').next())
+                .and_then(|v| v.trim().parse::<u32>().ok())
+        };
+        let got = value("Effective priority")
             .ok_or_else(|| format!("{name}: no priority in keepalived's dump: {}", out.trim()))?;
+        let want = (want + value("track").unwrap_or(0)).min(254);
         if got != want {
             wrong.push(format!("{name} {got} (model {want})"));
         }
@@ -515,8 +526,9 @@ async fn kube_ceph_health(client: &kube::Client) -> Result<String, String> {
     }
 }
 
-/// How long to rest between rounds of checks while waiting for a cluster to settle.
-const ROUND_PAUSE: Duration = Duration::from_secs(3);
+/// How long to rest between rounds of checks while waiting for a cluster to settle (a round
+/// runs the Ceph CLI on a node: seconds of CPU on an emulated guest, so not more often).
+const ROUND_PAUSE: Duration = Duration::from_secs(5);
 
 /// Runs `round` until every check holds, `wait` has passed or `give_up` says so; returns the
 /// last round and, for each check that failed in an earlier round but holds now, a line saying
@@ -605,7 +617,7 @@ mod tests {
         assert_eq!(n, 3);
         assert_eq!(
             settled,
-            vec!["etcd failed at first (503); holds after 6 s".to_owned()]
+            vec!["etcd failed at first (503); holds after 10 s".to_owned()]
         );
     }
 
@@ -623,8 +635,8 @@ mod tests {
         .await;
         assert!(!checks[0].ok);
         assert_eq!(
-            n, 4,
-            "rounds at 0, 3, 6 and 9 s; one at 12 s would pass the 10 s wait"
+            n, 3,
+            "rounds at 0, 5 and 10 s; one at 15 s would pass the 10 s wait"
         );
         assert!(settled.is_empty());
     }

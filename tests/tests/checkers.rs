@@ -70,12 +70,28 @@ fn haproxy_and_keepalived_accept_the_front_of_both_profiles() {
         }
         let keepalived = files_at(&files, render::KEEPALIVED_CONF);
         assert_eq!(keepalived.len(), 3);
+        // keepalived -t wants the check script to exist, in folders only root may write (its
+        // script security): a copy under /run, named in the conf instead of the real path.
+        let safe = Path::new("/run").join(format!("hadrill-check-{}", std::process::id()));
+        std::fs::create_dir_all(&safe).unwrap();
+        let script = safe.join("check-haproxy");
+        std::fs::write(&script, render::front::haproxy_check_script()).unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
         for f in keepalived {
-            let p = write(&dir, &format!("{}-keepalived.conf", f.host), &f.content);
+            let conf = f
+                .content
+                .replace(render::KEEPALIVED_CHECK, script.to_str().unwrap());
+            let p = write(&dir, &format!("{}-keepalived.conf", f.host), &conf);
             check(
                 "keepalived -t",
                 Command::new("keepalived").args(["-t", "-f"]).arg(&p),
             );
+        }
+        let _ = std::fs::remove_dir_all(&safe);
+        for f in files_at(&files, render::KEEPALIVED_CHECK) {
+            let p = write(&dir, &format!("{}-check-haproxy", f.host), &f.content);
+            check("sh -n", Command::new("sh").arg("-n").arg(&p));
         }
         for f in files_at(&files, render::SYSCTL_CONF) {
             for line in f
@@ -90,6 +106,67 @@ fn haproxy_and_keepalived_accept_the_front_of_both_profiles() {
         }
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// keepalived's HAProxy check, run as keepalived runs it, against a real HAProxy started with
+/// the pid file of Debian's unit: it holds while HAProxy runs and fails once it is gone.
+#[test]
+fn the_haproxy_check_follows_a_real_haproxy() {
+    let pidfile = Path::new("/run/haproxy.pid");
+    if pidfile.exists() {
+        // A HAProxy of the machine's own: not ours to start or stop.
+        eprintln!("skipped: /run/haproxy.pid exists");
+        return;
+    }
+    let dir = scratch("check-haproxy");
+    let script = write(
+        &dir,
+        "check-haproxy",
+        &render::front::haproxy_check_script(),
+    );
+    let run = || {
+        Command::new("sh")
+            .arg(&script)
+            .status()
+            .expect("sh runs")
+            .success()
+    };
+    assert!(!run(), "no HAProxy, no pid file: the check fails");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let cfg = write(
+        &dir,
+        "haproxy.cfg",
+        &format!(
+            "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    \
+             timeout server 1s\nfrontend f\n    bind 127.0.0.1:{port}\n    default_backend b\n\
+             backend b\n    server s 127.0.0.1:9 disabled\n"
+        ),
+    );
+    // Master-worker in the foreground, as Debian's unit runs it (-Ws): the master's pid is in
+    // the file, and it is this test's child, so it is reaped when it ends.
+    let mut haproxy = Command::new("haproxy")
+        .args(["-W", "-p", "/run/haproxy.pid", "-f"])
+        .arg(&cfg)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("haproxy starts");
+    for _ in 0..100 {
+        if std::fs::read_to_string(pidfile).is_ok_and(|p| !p.trim().is_empty()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let ok = run();
+    let _ = Command::new("kill").arg(haproxy.id().to_string()).status();
+    let _ = haproxy.wait();
+    let after = run();
+    let _ = std::fs::remove_file(pidfile);
+    let _ = std::fs::remove_dir_all(dir);
+    assert!(ok, "HAProxy runs: the check holds");
+    assert!(!after, "HAProxy gone, its pid file left: the check fails");
 }
 
 #[test]

@@ -38,6 +38,8 @@ pub struct File {
 
 /// Target of the HAProxy configuration.
 pub const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
+/// keepalived's check that HAProxy runs (the `HaproxyAlive` check).
+pub const KEEPALIVED_CHECK: &str = "/etc/keepalived/check-haproxy";
 /// Target of the keepalived configuration.
 pub const KEEPALIVED_CONF: &str = "/etc/keepalived/keepalived.conf";
 /// Target of the sysctl drop-in that lets HAProxy bind the VIP on a backup.
@@ -69,6 +71,9 @@ pub fn render(model: &ClusterModel) -> Vec<File> {
         if node.proxy {
             add(HAPROXY_CFG, 0o644, haproxy_cfg(model));
             add(KEEPALIVED_CONF, 0o644, keepalived_conf(model, node));
+            if model.keepalived.check == crate::model::VrrpCheck::HaproxyAlive {
+                add(KEEPALIVED_CHECK, 0o755, front::haproxy_check_script());
+            }
             add(SYSCTL_CONF, 0o644, sysctl_conf());
         }
         match model.profile {
@@ -175,7 +180,7 @@ mod tests {
                 "BACKUP"
             };
             assert!(conf.contains(&format!("    state {state}\n")));
-            assert!(conf.contains("script \"/usr/bin/pgrep -x haproxy\""));
+            assert!(conf.contains("script \"/etc/keepalived/check-haproxy\""));
             assert!(!conf.contains("killall"));
             assert!(!conf.contains(&format!("        {}\n", n.address)));
             let peers = conf.split("unicast_peer {").nth(1).expect("peers");
@@ -219,7 +224,8 @@ mod tests {
         let m = ClusterModel::seed(Profile::Kubernetes);
         let files = render(&m);
         let kube: usize = m.nodes.iter().map(|n| kube::files(&m, n).len()).sum();
-        assert_eq!(files.len(), 9 + kube);
+        // haproxy.cfg, keepalived.conf and its check script, the sysctl file: per proxy node.
+        assert_eq!(files.len(), 12 + kube);
         assert!(!files
             .iter()
             .any(|f| f.path == ETCD_DEFAULT || f.path == CEPH_CONF));
