@@ -106,6 +106,8 @@ pub fn json(r: &DrillReport) -> String {
                         "max_gap_s": round3(v.max_gap_s()),
                         "verdict": v.verdict.as_str(),
                         "passed": v.outcome == Outcome::Passed,
+                        "outcome": v.outcome,
+                        "baseline_gap_s": v.baseline.as_ref().map(|g| round3(g.len.as_secs_f64())),
                         "n_probes": v.n_probes,
                         "n_failed": v.n_failed,
                         "expect": expect_text(v.expect),
@@ -139,6 +141,12 @@ pub fn junit(r: &DrillReport) -> String {
                 Outcome::Passed => TestCaseStatus::success(),
                 Outcome::Failed => {
                     let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    st.set_message(v.why.clone());
+                    st
+                }
+                // Not judged (the lab was not steady before the fault): skipped, with why.
+                Outcome::Unknown if s.error.is_none() => {
+                    let mut st = TestCaseStatus::skipped();
                     st.set_message(v.why.clone());
                     st
                 }
@@ -185,7 +193,7 @@ pub fn terminal(r: &DrillReport) -> String {
         for (svc, v) in s
             .services
             .iter()
-            .filter(|(_, v)| v.outcome == Outcome::Failed)
+            .filter(|(_, v)| v.outcome != Outcome::Passed && s.error.is_none())
         {
             let _ = writeln!(out, "{} {svc}: {}", s.name, v.why);
         }
@@ -311,6 +319,10 @@ mod tests {
     use std::time::Duration;
 
     fn report() -> DrillReport {
+        report_with_fault_at(Duration::from_millis(1000))
+    }
+
+    fn report_with_fault_at(fault: Duration) -> DrillReport {
         let mut rec = Record::default();
         for i in 0..20u64 {
             let ok = !(5..9).contains(&i);
@@ -322,11 +334,7 @@ mod tests {
             };
             rec.push(Service::Api, s);
         }
-        rec.mark(
-            Duration::from_millis(1000),
-            MarkKind::Fault,
-            "power-off <node-1>",
-        );
+        rec.mark(fault, MarkKind::Fault, "power-off <node-1>");
         rec.mark(
             Duration::from_millis(3000),
             MarkKind::Undo,
@@ -373,6 +381,21 @@ mod tests {
         let x = junit(&report());
         assert!(x.contains("name=\"t.api\""), "{x}");
         assert!(x.contains("<failure"), "{x}");
+    }
+
+    #[test]
+    fn a_lab_not_steady_before_the_fault_is_reported_not_judged() {
+        // The 0.8 s gap (over max_gap 0.5 s) ends before the fault at 2 s: the lab's own.
+        let r = report_with_fault_at(Duration::from_millis(2000));
+        let v: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
+        let api = &v["scenarios"][0]["services"]["api"];
+        assert_eq!(api["outcome"], "unknown", "{api}");
+        assert_eq!(api["baseline_gap_s"], 0.8, "{api}");
+        let x = junit(&r);
+        assert!(x.contains("<skipped") && !x.contains("<failure"), "{x}");
+        let t = terminal(&r);
+        assert!(t.contains("t api: not judged: before the fault"), "{t}");
+        assert_eq!(r.outcome().exit_code(), 3);
     }
 
     #[test]

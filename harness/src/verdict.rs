@@ -40,7 +40,8 @@ impl Verdict {
 pub enum Outcome {
     /// Every expectation held.
     Passed,
-    /// The drill could not finish (a lab error): nothing can be said.
+    /// Nothing can be said: the drill could not finish (a lab error), or the lab was not
+    /// steady before the fault (its own gaps already broke the expectation).
     Unknown,
     /// An expectation did not hold.
     Failed,
@@ -79,6 +80,8 @@ pub struct ServiceResult {
     pub n_failed: usize,
     /// The longest gap, if any probe failed.
     pub max_gap: Option<Gap>,
+    /// The longest gap among probes answered before the first fault: the lab's own noise.
+    pub baseline: Option<Gap>,
     /// Available, degraded or unavailable.
     pub verdict: Verdict,
     /// What was expected, if the scenario said.
@@ -123,10 +126,8 @@ pub fn judge_service(record: &Record, service: Service, expect: Option<Expect>) 
     };
     let window = fault_window(record);
     let verdict = verdict(&gaps, window);
-    let max_gap = gaps
-        .iter()
-        .max_by_key(|g| (g.len, std::cmp::Reverse(g.start)))
-        .cloned();
+    let max_gap = longest(&gaps).cloned();
+    let baseline = baseline_gap(record, samples);
     let (outcome, why) = match (samples.is_empty(), expect) {
         (true, _) => (
             Outcome::Unknown,
@@ -134,7 +135,7 @@ pub fn judge_service(record: &Record, service: Service, expect: Option<Expect>) 
         ),
         (false, None) => (Outcome::Passed, describe(verdict, max_gap.as_ref())),
         (false, Some(Expect::Available { max_gap: allowed })) => {
-            check_available(max_gap.as_ref(), allowed, verdict)
+            check_available(max_gap.as_ref(), baseline.as_ref(), allowed, verdict)
         }
         (false, Some(Expect::Unavailable)) => check_unavailable(samples, window),
     };
@@ -143,6 +144,7 @@ pub fn judge_service(record: &Record, service: Service, expect: Option<Expect>) 
         n_probes: samples.len(),
         n_failed,
         max_gap,
+        baseline,
         verdict,
         expect,
         outcome,
@@ -160,6 +162,24 @@ pub fn fault_window(record: &Record) -> Option<(Duration, Duration)> {
         .find(|m| m.kind == MarkKind::Undo && m.at >= start)
         .map_or(record.end, |m| m.at);
     Some((start, end))
+}
+
+/// The longest gap; of equal ones, the first.
+fn longest(gaps: &[Gap]) -> Option<&Gap> {
+    gaps.iter()
+        .max_by_key(|g| (g.len, std::cmp::Reverse(g.start)))
+}
+
+/// The longest failure run among the probes answered before the first fault (the settle
+/// step): what the lab does on its own. None without a fault or without such failures.
+pub fn baseline_gap(record: &Record, samples: &[Sample]) -> Option<Gap> {
+    let fault = record.marks.iter().find(|m| m.kind == MarkKind::Fault)?.at;
+    let before: Vec<Sample> = samples
+        .iter()
+        .filter(|s| s.at + s.latency < fault)
+        .cloned()
+        .collect();
+    longest(&gaps(&before, fault)).cloned()
 }
 
 /// The failure runs of a service, in time order.
@@ -234,8 +254,31 @@ fn describe(verdict: Verdict, gap: Option<&Gap>) -> String {
     }
 }
 
-fn check_available(gap: Option<&Gap>, allowed: Duration, verdict: Verdict) -> (Outcome, String) {
+/// A gap over the bound fails the expectation, unless the lab had such a gap before any
+/// fault: then the fault's gaps cannot be told from the lab's own noise, and nothing is said.
+fn check_available(
+    gap: Option<&Gap>,
+    baseline: Option<&Gap>,
+    allowed: Duration,
+    verdict: Verdict,
+) -> (Outcome, String) {
     match gap {
+        Some(g) if g.len > allowed && baseline.is_some_and(|b| b.len > allowed) => {
+            let b = baseline.expect("checked");
+            (
+                Outcome::Unknown,
+                format!(
+                    "not judged: before the fault the lab already had a gap of {:.1} s from {:.1} s ({}), over max_gap {:.1} s; the longest gap, {:.1} s from {:.1} s ({}), cannot be told from that noise",
+                    b.len.as_secs_f64(),
+                    b.start.as_secs_f64(),
+                    b.cause,
+                    allowed.as_secs_f64(),
+                    g.len.as_secs_f64(),
+                    g.start.as_secs_f64(),
+                    g.cause
+                ),
+            )
+        }
         Some(g) if g.len > allowed => (
             Outcome::Failed,
             format!(
@@ -380,6 +423,45 @@ mod tests {
             "{}",
             r.why
         );
+    }
+
+    #[test]
+    fn a_lab_already_over_the_bound_before_the_fault_is_not_judged() {
+        let gap = Some(Expect::Available {
+            max_gap: Duration::from_millis(1000),
+        });
+        // Noise of 1.4 s before the fault, 1.6 s after it: nothing can be said.
+        let r = check(".xxxxxxx......Fxxxxxxxx..U", gap);
+        assert_eq!(
+            r.baseline.as_ref().map(|g| g.len),
+            Some(Duration::from_millis(1400))
+        );
+        assert_eq!(r.outcome, Outcome::Unknown, "{}", r.why);
+        assert!(r.why.starts_with("not judged: before the fault the lab already had a gap of 1.4 s from 0.2 s (down), over max_gap 1.0 s; the longest gap, 1.6 s"), "{}", r.why);
+        // Noise under the bound does not excuse a gap over it.
+        let r = check(".xx...........Fxxxxxxxx..U", gap);
+        assert_eq!(r.outcome, Outcome::Failed, "{}", r.why);
+        // Noise over the bound is the longest gap: the lab, not the fault, broke it.
+        let r = check(".xxxxxxx......Fxx.......U", gap);
+        assert_eq!(r.outcome, Outcome::Unknown, "{}", r.why);
+        let r = check("..............Fxx.......U", gap);
+        assert_eq!((r.outcome, r.baseline), (Outcome::Passed, None));
+    }
+
+    #[test]
+    fn a_probe_answered_after_the_fault_is_not_baseline() {
+        // Sent before the fault mark but failing after it: the fault's, not the lab's.
+        let mut rec = record("....F....");
+        rec.push(
+            Service::Ceph,
+            Sample {
+                at: Duration::from_millis(600),
+                ok: false,
+                latency: Duration::from_secs(2),
+                cause: "timeout".into(),
+            },
+        );
+        assert_eq!(baseline_gap(&rec, rec.of(Service::Ceph)), None);
     }
 
     #[test]

@@ -162,7 +162,7 @@ fn measured_gaps(home: &Path, name: &str) {
     let lab = json(&out.join("lab/report.json"));
     assert_eq!(lab["substrate"], "libvirt");
     for s in lab["scenarios"].as_array().expect("scenarios") {
-        assert_ne!(s["outcome"], "unknown", "{s}");
+        assert!(s["error"].is_null(), "the drill could not finish: {s}");
     }
     let m = ClusterModel::seed(Profile::Bare);
     let gap = |s: &str, svc: &str| service(&lab, s, svc)["max_gap_s"].as_f64().expect("gap");
@@ -183,8 +183,24 @@ fn measured_gaps(home: &Path, name: &str) {
         api >= 2.5 && api <= bound,
         "kill-vip-holder api gap after the power-off {api} s (bound {bound} s)"
     );
-    // Moving the VIP on purpose: clients follow the gratuitous ARP at once.
-    assert!(gap("move-vip", "api") <= 2.0, "move-vip api gap");
+    // Moving the VIP on purpose: clients follow the gratuitous ARP at once. Three emulated
+    // guests on two cores can already miss 2 s of API probes before the move (etcd's commits
+    // stall on a starved CPU); hadrill must then say it could not judge, not fail or pass.
+    let mv = service(&lab, "move-vip", "api");
+    let noise = mv["baseline_gap_s"].as_f64().unwrap_or(0.0);
+    if noise <= 2.0 {
+        assert!(gap("move-vip", "api") <= 2.0, "move-vip api: {mv}");
+        assert_eq!(mv["outcome"], "passed", "{mv}");
+    } else {
+        eprintln!("move-vip api not judged: baseline gap {noise} s");
+        assert_eq!(mv["outcome"], "unknown", "{mv}");
+        assert!(
+            mv["why"]
+                .as_str()
+                .is_some_and(|w| w.starts_with("not judged: before the fault")),
+            "{mv}"
+        );
+    }
     // A node cut off: Ceph writes stall until its OSD is marked down (grace 20 s and the
     // peers' reports), then go on degraded.
     let ceph = gap("isolate-node", "ceph");

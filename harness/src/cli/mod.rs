@@ -1,7 +1,8 @@
 //! The `hadrill` command line: parse, call the library, map the outcome to an exit code.
 //!
 //! Exit codes: 0 every expectation (check, step) held, 1 one did not (or explore found a
-//! violation), 2 bad input, 3 a drill could not finish (outcome unknown), 130 interrupted
+//! violation), 2 bad input, 3 nothing could be judged (a drill could not finish, or the lab
+//! was not steady before its fault: outcome unknown), 130 interrupted
 //! (after its faults were healed). Errors are printed once, on one line, by `main`.
 
 use std::path::{Path, PathBuf};
