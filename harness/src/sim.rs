@@ -3,7 +3,8 @@
 //! One virtual clock, one event queue, one seeded generator. Components follow the real
 //! protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
 //! with priority skew, HAProxy health checks (refused vs silent), etcd leader election and
-//! quorum (no pre-vote in 3.4: an isolated member disrupts on heal), kube-apiserver on its local
+//! quorum (no pre-vote in 3.4: an isolated member disrupts on heal, and its log, behind, cannot
+//! win: its campaigns only restart the others' timers), kube-apiserver on its local
 //! etcd, kubelet heartbeats, node NotReady and eviction, traefik routing to pods, Ceph mon quorum,
 //! OSD mark-down by peer reports, and PGs by min_size. Probes act as a client through the VIP.
 //!
@@ -87,6 +88,9 @@ struct NodeState {
     traefik_rr: usize,
     etcd_term: u64,
     etcd_gen: u64,
+    /// This member's log is behind: it was cut off while a leader with quorum committed.
+    /// Up-to-date members refuse it their vote (Raft's election restriction).
+    etcd_behind: bool,
     cordoned: bool,
     disk_failed: bool,
     disk_latency: Duration,
@@ -178,6 +182,7 @@ impl Sim {
             traefik_rr: 0,
             etcd_term: 1,
             etcd_gen: 0,
+            etcd_behind: false,
             cordoned: false,
             disk_failed: false,
             disk_latency: model.ceph.write_latency,
@@ -629,6 +634,11 @@ impl Sim {
                     self.etcd_leader = None;
                     self.etcd_elect_soon();
                 } else {
+                    for j in self.etcd_members() {
+                        if self.connected(l, j) {
+                            self.nodes[j.index()].etcd_behind = false;
+                        }
+                    }
                     self.etcd_elect_soon_cut_off();
                 }
             }
@@ -649,6 +659,8 @@ impl Sim {
         let Some(l) = self.etcd_leader else { return };
         for j in self.etcd_members() {
             if self.etcd_running(j) && !self.connected(l, j) {
+                // The leader goes on committing without it (the probes write).
+                self.nodes[j.index()].etcd_behind = true;
                 self.etcd_arm(j);
             }
         }
@@ -674,9 +686,26 @@ impl Sim {
             return;
         }
         if self.etcd_leader.is_none() && self.etcd_has_quorum(i) {
-            self.etcd_term += 1;
+            self.etcd_term = self.etcd_term.max(self.nodes[i.index()].etcd_term) + 1;
             self.nodes[i.index()].etcd_term = self.etcd_term;
+            if self.nodes[i.index()].etcd_behind {
+                // Its log is behind, so the others refuse their votes; but its higher term
+                // makes them followers again and restarts their randomized timers (no lease:
+                // they have no leader). One of them must time out first to win.
+                for j in self.etcd_members() {
+                    if j != i && self.etcd_running(j) && self.connected(i, j) {
+                        self.etcd_arm(j);
+                    }
+                }
+                self.etcd_arm(i);
+                return;
+            }
             self.etcd_leader = Some(i);
+            for j in self.etcd_members() {
+                if self.connected(i, j) {
+                    self.nodes[j.index()].etcd_behind = false;
+                }
+            }
             return;
         }
         if !self.model.etcd.pre_vote {
