@@ -76,9 +76,10 @@ fn gap_after_fault(report: &serde_json::Value, scenario: &str, svc: &str, timeou
             .as_array()
             .and_then(|m| m.iter().find(|m| m["kind"] == kind))
             .and_then(|m| m["at_s"].as_f64())
-            .unwrap_or_else(|| panic!("{scenario}: no {kind} mark: {s}"))
     };
-    let (from, to) = (at("fault") - timeout - 1.0, at("undo"));
+    let fault = at("fault").unwrap_or_else(|| panic!("{scenario}: no fault mark: {s}"));
+    // Until the undo, or the end for a fault that has none (move-vip).
+    let (from, to) = (fault - timeout - 1.0, at("undo").unwrap_or(f64::INFINITY));
     s["services"][svc]["gaps"]
         .as_array()
         .expect("gaps")
@@ -183,14 +184,25 @@ fn measured_gaps(home: &Path, name: &str) {
         api >= 2.5 && api <= bound,
         "kill-vip-holder api gap after the power-off {api} s (bound {bound} s)"
     );
-    // Moving the VIP on purpose: clients follow the gratuitous ARP at once. Three emulated
-    // guests on two cores can already miss 2 s of API probes before the move (etcd's commits
-    // stall on a starved CPU); hadrill must then say it could not judge, not fail or pass.
+    // Moving the VIP on purpose: clients follow the gratuitous ARP at once (seen: the host's
+    // neighbour entry changes within a millisecond of it), but requests in flight on the old
+    // holder when keepalived removes the VIP get no answer and wait for the client's timeout.
+    // So what the move costs is the requests' latency at that moment, bounded by the probe
+    // deadline; on emulated guests that can pass the scenario's 2 s (its outcome then says
+    // failed: a finding in the README). Three emulated guests on two cores can also miss 2 s
+    // of probes before the move; hadrill must then say it could not judge.
     let mv = service(&lab, "move-vip", "api");
     let noise = mv["baseline_gap_s"].as_f64().unwrap_or(0.0);
+    let moved = gap_after_fault(&lab, "move-vip", "api", m.probes.timeout.as_secs_f64());
+    let deadline = m.probes.timeout.as_secs_f64() + 1.0;
     if noise <= 2.0 {
-        assert!(gap("move-vip", "api") <= 2.0, "move-vip api: {mv}");
-        assert_eq!(mv["outcome"], "passed", "{mv}");
+        assert!(moved <= deadline, "move-vip api gap {moved} s: {mv}");
+        let judged = if gap("move-vip", "api") <= 2.0 {
+            "passed"
+        } else {
+            "failed"
+        };
+        assert_eq!(mv["outcome"], judged, "{mv}");
     } else {
         eprintln!("move-vip api not judged: baseline gap {noise} s");
         assert_eq!(mv["outcome"], "unknown", "{mv}");
