@@ -180,10 +180,35 @@ fn measured_gaps(home: &Path, name: &str) {
         "api",
         m.probes.timeout.as_secs_f64(),
     );
+    // The backup with the highest priority takes over first, 3 × advert_int + skew after the
+    // last advert it heard. That advert can be late: on starved emulated guests the VIP once
+    // moved 2.2 s after the power-off, so the last advert heard was 1.4 s older than that.
+    // So the floor allows one advert a whole interval late; a shorter gap would mean the VIP
+    // moved sooner than VRRP lets it, or the power-off missed.
+    let fastest = m
+        .node_ids()
+        .map(|i| m.vrrp_priority(i, true))
+        .max()
+        .expect("a node");
+    let floor = (m.vrrp_master_down(fastest) - 2 * m.keepalived.advert_int).as_secs_f64();
     assert!(
-        api >= 2.5 && api <= bound,
-        "kill-vip-holder api gap after the power-off {api} s (bound {bound} s)"
+        api >= floor && api <= bound,
+        "kill-vip-holder api gap after the power-off {api} s (floor {floor} s, bound {bound} s)"
     );
+    planned_move_gap(&lab, &m);
+    // A node cut off: Ceph writes stall until its OSD is marked down (grace 20 s and the
+    // peers' reports), then go on degraded.
+    let ceph = gap("isolate-node", "ceph");
+    let grace = m.ceph.osd_heartbeat_grace.as_secs_f64();
+    assert!(
+        ceph >= grace * 0.75 && ceph <= 45.0,
+        "isolate-node ceph gap {ceph} s"
+    );
+}
+
+/// move-vip: what the planned move cost is bounded by the probe deadline, and its outcome says
+/// what the gap was (or that the lab was not steady enough before it to judge).
+fn planned_move_gap(lab: &serde_json::Value, m: &ClusterModel) {
     // Moving the VIP on purpose: clients follow the gratuitous ARP at once (seen: the host's
     // neighbour entry changes within a millisecond of it), but requests in flight on the old
     // holder when keepalived removes the VIP get no answer and wait for the client's timeout.
@@ -191,17 +216,14 @@ fn measured_gaps(home: &Path, name: &str) {
     // deadline; on emulated guests that can pass the scenario's 2 s (its outcome then says
     // failed: a finding in the README). Three emulated guests on two cores can also miss 2 s
     // of probes before the move; hadrill must then say it could not judge.
-    let mv = service(&lab, "move-vip", "api");
+    let mv = service(lab, "move-vip", "api");
     let noise = mv["baseline_gap_s"].as_f64().unwrap_or(0.0);
-    let moved = gap_after_fault(&lab, "move-vip", "api", m.probes.timeout.as_secs_f64());
+    let moved = gap_after_fault(lab, "move-vip", "api", m.probes.timeout.as_secs_f64());
     let deadline = m.probes.timeout.as_secs_f64() + 1.0;
     if noise <= 2.0 {
         assert!(moved <= deadline, "move-vip api gap {moved} s: {mv}");
-        let judged = if gap("move-vip", "api") <= 2.0 {
-            "passed"
-        } else {
-            "failed"
-        };
+        let max = mv["max_gap_s"].as_f64().expect("gap");
+        let judged = if max <= 2.0 { "passed" } else { "failed" };
         assert_eq!(mv["outcome"], judged, "{mv}");
     } else {
         eprintln!("move-vip api not judged: baseline gap {noise} s");
@@ -213,14 +235,6 @@ fn measured_gaps(home: &Path, name: &str) {
             "{mv}"
         );
     }
-    // A node cut off: Ceph writes stall until its OSD is marked down (grace 20 s and the
-    // peers' reports), then go on degraded.
-    let ceph = gap("isolate-node", "ceph");
-    let grace = m.ceph.osd_heartbeat_grace.as_secs_f64();
-    assert!(
-        ceph >= grace * 0.75 && ceph <= 45.0,
-        "isolate-node ceph gap {ceph} s"
-    );
 }
 
 /// Starts a drill that partitions node-3 and then waits; returns once the partition is in
