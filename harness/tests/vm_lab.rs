@@ -180,13 +180,15 @@ fn measured_gaps(home: &Path, name: &str) {
         "api",
         m.probes.timeout.as_secs_f64(),
     );
-    // The backup with the highest priority takes over first, 3 × advert_int + skew after the
-    // last advert it heard. That advert can be late: on starved emulated guests the VIP once
-    // moved 2.2 s after the power-off, so the last advert heard was 1.4 s older than that.
-    // So the floor allows one advert a whole interval late; a shorter gap would mean the VIP
-    // moved sooner than VRRP lets it, or the power-off missed.
+    // A backup takes over 3 × advert_int + skew after the last advert it heard, and no keepalived
+    // node's skew is shorter than the highest priority's (the holder's own included, which only
+    // lowers the floor). That advert can be late: on starved emulated guests the VIP once moved
+    // 2.2 s after the power-off, so the last advert heard was 1.4 s older than that. So the floor
+    // allows one advert a whole interval late; a shorter gap would mean the VIP moved sooner than
+    // VRRP lets it, or the power-off missed.
     let fastest = m
         .node_ids()
+        .filter(|&i| m.node(i).proxy)
         .map(|i| m.vrrp_priority(i, true))
         .max()
         .expect("a node");
