@@ -801,7 +801,7 @@ impl Sim {
                 let d = if clean || refused {
                     Duration::from_millis(500)
                 } else {
-                    self.osd_detect()
+                    self.osd_detect(i)
                 };
                 self.at(d, Event::OsdMarkDown(i, g));
             } else if !self.osd_up[k] && reachable {
@@ -811,15 +811,55 @@ impl Sim {
         }
     }
 
-    fn osd_detect(&mut self) -> Duration {
-        let c = &self.model.ceph;
-        // The last ping answered was 0–interval ago; the report goes out when it is older than
-        // the grace; the mons act on the next report tick.
-        let since_last = c.osd_heartbeat_interval.mul_f64(self.rng.random::<f64>());
-        let tick = Duration::from_secs(1).mul_f64(self.rng.random::<f64>());
-        c.osd_heartbeat_grace.saturating_sub(since_last)
-            + c.osd_heartbeat_interval.mul_f64(0.5)
-            + tick
+    /// When the mons mark down the OSD of `dead`, which went silent now. Each peer OSD on
+    /// another host finds the first ping it sends after the death unanswered a grace later
+    /// (looked for on its tick), and sends the failure with its next report to the mons (every
+    /// `osd_mon_report_interval`, on the tick). The mons act on the `min_down_reporters`-th
+    /// report and propose the new map within `paxos_propose_interval`.
+    fn osd_detect(&mut self, dead: NodeId) -> Duration {
+        let c = self.model.ceph.clone();
+        let tick = provisioner::model::Ceph::OSD_TICK;
+        let peers: Vec<NodeId> = self
+            .model
+            .node_ids()
+            .filter(|&j| j != dead && self.model.node(j).storage())
+            .filter(|&j| self.osd_alive(j) && self.on_net(j))
+            .collect();
+        let mut reports: Vec<Duration> = peers
+            .iter()
+            .map(|_| {
+                let ping = self.next_ping(&c);
+                let noticed = ping + c.osd_heartbeat_grace + tick.mul_f64(self.rng.random());
+                noticed + (c.osd_mon_report_interval + tick).mul_f64(self.rng.random())
+            })
+            .collect();
+        reports.sort();
+        let k = usize::try_from(c.min_down_reporters).unwrap_or(usize::MAX);
+        // Too few peers: the mark-down waits for them (osd_mark_down tries again each second).
+        let last = reports
+            .get(k.clamp(1, reports.len().max(1)) - 1)
+            .copied()
+            .unwrap_or(c.osd_heartbeat_grace);
+        last + c.paxos_propose_interval.mul_f64(self.rng.random())
+    }
+
+    /// How long after now a peer sends its next heartbeat ping: its pings go out after waits of
+    /// 0.5 s + k/10 × interval (k random in 0..10), started at a random moment well before.
+    fn next_ping(&mut self, c: &provisioner::model::Ceph) -> Duration {
+        let wait = |rng: &mut ChaCha8Rng| {
+            Duration::from_millis(500)
+                + c.osd_heartbeat_interval
+                    .mul_f64(f64::from(rng.random_range(0..10u32)) / 10.0)
+        };
+        // Start two longest periods back so that the phase at `now` is the process's own.
+        let mut back = (c.ping_period_max() * 2).mul_f64(self.rng.random());
+        loop {
+            let w = wait(&mut self.rng);
+            if w > back {
+                return w - back;
+            }
+            back -= w;
+        }
     }
 
     fn osd_mark_down(&mut self, i: NodeId) {

@@ -257,6 +257,12 @@ pub struct Ceph {
     pub osd_heartbeat_grace: Duration,
     /// `mon_osd_min_down_reporters`.
     pub min_down_reporters: u32,
+    /// `osd_mon_report_interval`: an OSD sends the failures it found to the mons with its next
+    /// report, checked on its one-second tick.
+    pub osd_mon_report_interval: Duration,
+    /// `paxos_propose_interval`: the mons batch changes (an OSD marked down) into a proposal at
+    /// most this often.
+    pub paxos_propose_interval: Duration,
     /// `mon_osd_down_out_interval`.
     pub down_out_interval: Duration,
     /// `mon_lease`.
@@ -451,6 +457,29 @@ impl Kube {
 }
 
 impl Ceph {
+    /// The OSD's tick (`OSD_TICK_INTERVAL` in the source, not a setting): failures are looked for
+    /// and reports sent on it.
+    pub const OSD_TICK: Duration = Duration::from_secs(1);
+
+    /// The longest wait between two heartbeat pings of one OSD: 0.5 s + 0.9 × the interval
+    /// (each wait is 0.5 s + k/10 × interval for a random k in 0..10).
+    pub fn ping_period_max(&self) -> Duration {
+        ms(500) + self.osd_heartbeat_interval.mul_f64(0.9)
+    }
+
+    /// The longest time from a host's silent death to its OSD marked down: the first ping its
+    /// peers send after the death goes out up to a whole ping period later; a grace after that
+    /// ping the next tick finds it unanswered; the next report (one report interval, on a tick)
+    /// carries the failure; the mons propose the new map within the propose interval.
+    pub fn osd_markdown_bound(&self) -> Duration {
+        self.ping_period_max()
+            + self.osd_heartbeat_grace
+            + Self::OSD_TICK
+            + self.osd_mon_report_interval
+            + Self::OSD_TICK
+            + self.paxos_propose_interval
+    }
+
     /// The seed's Ceph settings (Ceph defaults, pool of size 3 / min_size 2).
     pub fn seed() -> Ceph {
         Ceph {
@@ -462,6 +491,8 @@ impl Ceph {
             osd_heartbeat_interval: secs(6),
             osd_heartbeat_grace: secs(20),
             min_down_reporters: 2,
+            osd_mon_report_interval: secs(5),
+            paxos_propose_interval: secs(1),
             down_out_interval: secs(600),
             mon_lease: secs(5),
             mon_election_timeout: secs(5),
@@ -620,8 +651,7 @@ impl ClusterModel {
         let m = &self.machine;
         let neigh = m.neigh_reachable * 3 / 2 + m.neigh_delay_probe + m.neigh_probes;
         let lb = self.haproxy.check_inter * (self.haproxy.check_rise + 1);
-        let osd =
-            self.ceph.osd_heartbeat_grace + self.ceph.osd_heartbeat_interval + self.ceph.peering;
+        let osd = self.ceph.osd_markdown_bound() + self.ceph.peering;
         let election = self.vrrp_master_down(1) + 2 * self.etcd.election_timeout;
         m.boot + neigh.max(lb + osd).max(election) + self.probes.timeout
     }

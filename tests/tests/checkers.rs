@@ -210,6 +210,9 @@ fn nginx_and_ceph_read_the_bare_profile_files() {
     };
     assert_eq!(lookup("fsid"), render::ceph_fsid(&m.name));
     assert_eq!(lookup("osd_heartbeat_grace"), "20");
+    // The report cadence and the propose interval the simulation's mark-down rests on.
+    assert_eq!(lookup("osd_mon_report_interval"), "5");
+    assert_eq!(lookup("paxos_propose_interval"), "1");
     assert_eq!(lookup("mon_osd_adjust_heartbeat_grace"), "false");
     let probe = files_at(&files, render::CEPH_PROBE).remove(0);
     let script = write(&dir, "ceph-probe.py", &probe.content);

@@ -46,9 +46,17 @@ fn vip_holder_power_off_moves_the_vip_within_the_vrrp_bound() {
             g >= 2.5 && g <= bound.as_secs_f64(),
             "seed {seed}: api gap {g} s, bound {bound:?}"
         );
-        // Ceph writes stall until the peers report the dead OSD: about the 20 s grace.
+        // Ceph writes stall until the peers report the dead OSD: no sooner than a grace after
+        // the death, no later than the model's mark-down bound and a re-peer.
         let c = gap(&r, Service::Ceph);
-        assert!((13.0..=29.0).contains(&c), "seed {seed}: ceph gap {c} s");
+        let (floor, ceil) = (
+            m.ceph.osd_heartbeat_grace,
+            m.ceph.osd_markdown_bound() + m.ceph.peering + m.probes.interval,
+        );
+        assert!(
+            (floor.as_secs_f64()..=ceil.as_secs_f64()).contains(&c),
+            "seed {seed}: ceph gap {c} s, not within {floor:?}..{ceil:?}"
+        );
         assert_eq!(r.outcome, Outcome::Passed, "seed {seed}");
         // The new holder's HAProxy still sends some requests to the dead node: degraded.
         assert_eq!(r.services[&Service::Ingress].verdict, Verdict::Degraded);

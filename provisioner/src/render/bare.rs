@@ -145,6 +145,7 @@ pub fn ceph_conf(model: &ClusterModel) -> String {
          osd_pool_default_size = {size}\nosd_pool_default_min_size = {min_size}\n\
          osd_pool_default_pg_num = {pg}\nosd_heartbeat_interval = {hb_int}\n\
          osd_heartbeat_grace = {hb_grace}\nmon_osd_min_down_reporters = {reporters}\n\
+         osd_mon_report_interval = {report}\npaxos_propose_interval = {propose}\n\
          mon_osd_down_out_interval = {down_out}\nmon_lease = {lease}\n\
          mon_election_timeout = {election}\n\
          auth_allow_insecure_global_id_reclaim = false\n\
@@ -165,6 +166,8 @@ pub fn ceph_conf(model: &ClusterModel) -> String {
         hb_int = secs(c.osd_heartbeat_interval),
         hb_grace = secs(c.osd_heartbeat_grace),
         reporters = c.min_down_reporters,
+        report = secs(c.osd_mon_report_interval),
+        propose = secs(c.paxos_propose_interval),
         down_out = secs(c.down_out_interval),
         lease = secs(c.mon_lease),
         election = secs(c.mon_election_timeout),

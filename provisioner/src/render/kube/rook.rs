@@ -147,6 +147,8 @@ pub(super) fn config_override(model: &ClusterModel) -> String {
             "mon_osd_min_down_reporters",
             c.min_down_reporters.to_string(),
         ),
+        ("osd_mon_report_interval", secs(c.osd_mon_report_interval)),
+        ("paxos_propose_interval", secs(c.paxos_propose_interval)),
         ("mon_osd_down_out_interval", secs(c.down_out_interval)),
         ("mon_lease", secs(c.mon_lease)),
         ("mon_election_timeout", secs(c.mon_election_timeout)),
