@@ -53,6 +53,14 @@ impl Drop for Lab {
     }
 }
 
+/// Keeps a figure of the run for the record, in target/ci/vm (a passing test prints nothing;
+/// .ci/test shows these at the end).
+fn keep(file: &str, text: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ci/vm");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(file), text);
+}
+
 fn sh(cmd: &str) -> String {
     let out = Command::new("sh").args(["-c", cmd]).output().expect("sh");
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -113,6 +121,7 @@ fn three_vms_provisioned_broken_measured_and_removed() {
     let (code, out, _) = hadrill(&home, &["up", "--lab", &name]);
     assert_eq!(code, 0, "up");
     assert!(out.contains("3 nodes up"), "{out}");
+    keep("up.txt", &out);
     let (code, _, _) = hadrill(&home, &["provision", "--lab", &name, "--profile", "bare"]);
     assert_eq!(code, 0, "provision");
     let (code, out, _) = hadrill(&home, &["validate", "--lab", &name]);
@@ -158,8 +167,13 @@ fn measured_gaps(home: &Path, name: &str) {
         2 + 9,
         "{table}"
     );
+    keep("compare.md", &table);
     let c = json(&out.join("compare.json"));
     assert_eq!(c["rows"].as_array().map(Vec::len), Some(9));
+    keep(
+        "lab-report.json",
+        &std::fs::read_to_string(out.join("lab/report.json")).expect("lab report"),
+    );
     let lab = json(&out.join("lab/report.json"));
     assert_eq!(lab["substrate"], "libvirt");
     for s in lab["scenarios"].as_array().expect("scenarios") {
