@@ -32,10 +32,20 @@ enum Event {
     Advert(NodeId, u64),
     MasterDown(NodeId, u64),
     VrrpScript(NodeId),
-    LbCheck { on: NodeId, fe: u8, srv: NodeId },
-    LbSilent { on: NodeId, fe: u8, srv: NodeId },
+    LbCheck {
+        on: NodeId,
+        fe: u8,
+        srv: NodeId,
+    },
+    LbSilent {
+        on: NodeId,
+        fe: u8,
+        srv: NodeId,
+    },
     EtcdCampaign(NodeId, u64),
     EtcdStepDown(NodeId),
+    /// A member with a higher term reaches the leader (node) again; the term it led in.
+    EtcdDisrupt(NodeId, u64),
     OsdMarkDown(NodeId, u64),
     OsdMarkUp(NodeId),
     OsdOut(NodeId, u64),
@@ -91,6 +101,10 @@ struct NodeState {
     /// This member's log is behind: it was cut off while a leader with quorum committed.
     /// Up-to-date members refuse it their vote (Raft's election restriction).
     etcd_behind: bool,
+    /// A follower whose leader stepped down without telling it: until this time it still
+    /// heeds that leader's lease and ignores vote requests; its next campaign, at a term the
+    /// others have passed, is refused and only teaches it the new term.
+    etcd_stale_until: Option<Duration>,
     cordoned: bool,
     disk_failed: bool,
     disk_latency: Duration,
@@ -117,6 +131,8 @@ pub struct Sim {
     arp_resolve_at: Option<Duration>,
     etcd_leader: Option<NodeId>,
     etcd_term: u64,
+    /// A disruption of the leader by a returning member is on its way.
+    etcd_disrupting: bool,
     osd_up: Vec<bool>,
     osd_in: Vec<bool>,
     peering_until: Duration,
@@ -183,6 +199,7 @@ impl Sim {
             etcd_term: 1,
             etcd_gen: 0,
             etcd_behind: false,
+            etcd_stale_until: None,
             cordoned: false,
             disk_failed: false,
             disk_latency: model.ceph.write_latency,
@@ -213,6 +230,7 @@ impl Sim {
             arp_resolve_at: None,
             etcd_leader,
             etcd_term: 1,
+            etcd_disrupting: false,
             osd_up: model.nodes.iter().map(|n| n.storage()).collect(),
             osd_in: model.nodes.iter().map(|n| n.storage()).collect(),
             peering_until: Duration::ZERO,
@@ -372,6 +390,7 @@ impl Sim {
             | Event::MasterDown(i, _)
             | Event::VrrpScript(i)
             | Event::EtcdCampaign(i, _)
+            | Event::EtcdDisrupt(i, _)
             | Event::Heartbeat(i) => Some(i),
             Event::LbCheck { on, .. } | Event::LbSilent { on, .. } => Some(on),
             _ => None,
@@ -405,6 +424,7 @@ impl Sim {
             Event::EtcdCampaign(i, g) if self.nodes[i.index()].etcd_gen == g => {
                 self.etcd_campaign(i)
             }
+            Event::EtcdDisrupt(l, term) => self.etcd_disrupt(l, term),
             Event::EtcdStepDown(i) if self.etcd_leader == Some(i) && !self.etcd_has_quorum(i) => {
                 self.etcd_leader = None;
                 self.etcd_elect_soon();
@@ -617,22 +637,17 @@ impl Sim {
                 self.etcd_elect_soon();
             }
             Some(l) => {
-                // A member that campaigned while cut off comes back with a higher term and
-                // forces an election (etcd 3.4 has no pre-vote).
-                let disrupt = self.etcd_members().into_iter().any(|j| {
-                    self.nodes[j.index()].etcd_term > self.etcd_term
-                        && self.etcd_running(j)
-                        && self.connected(l, j)
-                });
-                if disrupt {
-                    self.etcd_term = self
-                        .etcd_members()
-                        .iter()
-                        .map(|j| self.nodes[j.index()].etcd_term)
-                        .max()
-                        .unwrap_or(0);
-                    self.etcd_leader = None;
-                    self.etcd_elect_soon();
+                // A member that campaigned while cut off comes back with a higher term; the
+                // leader steps down when it hears from it (etcd 3.4 has no pre-vote).
+                if self.etcd_disrupter(l).is_some() {
+                    if !self.etcd_disrupting {
+                        // It hears at the next heartbeat once their connection is back: at
+                        // once, or after a SYN lost in the partition is sent again.
+                        self.etcd_disrupting = true;
+                        let m = &self.model;
+                        let d = m.etcd.heartbeat + m.machine.syn_rto.mul_f64(self.rng.random());
+                        self.at(d, Event::EtcdDisrupt(l, self.etcd_term));
+                    }
                 } else {
                     for j in self.etcd_members() {
                         if self.connected(l, j) {
@@ -643,6 +658,48 @@ impl Sim {
                 }
             }
             None => self.etcd_elect_soon(),
+        }
+    }
+
+    /// A running member with a term above the cluster's that the leader can reach again.
+    fn etcd_disrupter(&self, l: NodeId) -> Option<NodeId> {
+        self.etcd_members().into_iter().find(|&j| {
+            self.nodes[j.index()].etcd_term > self.etcd_term
+                && self.etcd_running(j)
+                && self.connected(l, j)
+        })
+    }
+
+    /// The leader hears the returning member's higher term and steps down. It campaigns after
+    /// its own timeout; the other followers heard it a heartbeat ago, so they keep its lease
+    /// for an election timeout and their next campaign is at the old term; the returning
+    /// member goes on with its own campaigns (its log is behind: it cannot win them).
+    fn etcd_disrupt(&mut self, l: NodeId, term: u64) {
+        self.etcd_disrupting = false;
+        if self.etcd_leader != Some(l) || self.etcd_term != term {
+            return;
+        }
+        if self.etcd_disrupter(l).is_none() {
+            return self.etcd_changed(None);
+        }
+        self.etcd_term = self
+            .etcd_members()
+            .iter()
+            .filter(|&&j| self.connected(l, j))
+            .map(|j| self.nodes[j.index()].etcd_term)
+            .max()
+            .unwrap_or(self.etcd_term);
+        self.etcd_leader = None;
+        let lease = self.now + self.model.etcd.election_timeout;
+        for j in self.etcd_members() {
+            let n = &self.nodes[j.index()];
+            if !self.etcd_running(j) || !self.connected(l, j) || n.etcd_behind {
+                continue;
+            }
+            if j != l {
+                self.nodes[j.index()].etcd_stale_until = Some(lease);
+            }
+            self.etcd_arm(j);
         }
     }
 
@@ -685,6 +742,11 @@ impl Sim {
         if leader_ok {
             return;
         }
+        if self.nodes[i.index()].etcd_stale_until.take().is_some() {
+            // Its vote request carries the old term: refused, with the new term in the answer.
+            self.etcd_arm(i);
+            return;
+        }
         if self.etcd_leader.is_none() && self.etcd_has_quorum(i) {
             self.etcd_term = self.etcd_term.max(self.nodes[i.index()].etcd_term) + 1;
             self.nodes[i.index()].etcd_term = self.etcd_term;
@@ -692,8 +754,15 @@ impl Sim {
                 // Its log is behind, so the others refuse their votes; but its higher term
                 // makes them followers again and restarts their randomized timers (no lease:
                 // they have no leader). One of them must time out first to win.
+                let now = self.now;
                 for j in self.etcd_members() {
                     if j != i && self.etcd_running(j) && self.connected(i, j) {
+                        let n = &mut self.nodes[j.index()];
+                        if n.etcd_stale_until.is_some_and(|t| now < t) {
+                            // Still in its old leader's lease: it ignores the request.
+                            continue;
+                        }
+                        n.etcd_stale_until = None;
                         self.etcd_arm(j);
                     }
                 }
@@ -704,6 +773,7 @@ impl Sim {
             for j in self.etcd_members() {
                 if self.connected(i, j) {
                     self.nodes[j.index()].etcd_behind = false;
+                    self.nodes[j.index()].etcd_stale_until = None;
                 }
             }
             return;

@@ -308,6 +308,10 @@ pub struct Machine {
     pub neigh_delay_probe: Duration,
     /// Linux neighbour cache: ucast_solicit × retrans_time.
     pub neigh_probes: Duration,
+    /// Linux's initial TCP retransmission timeout (TCP_TIMEOUT_INIT): a connection attempt
+    /// whose SYN was lost (a partition) sends it again this much later, so a peer connection
+    /// comes back up to this long after a heal.
+    pub syn_rto: Duration,
 }
 
 /// Every pinned version, in one place.
@@ -547,6 +551,7 @@ impl ClusterModel {
                 neigh_reachable: secs(30),
                 neigh_delay_probe: secs(5),
                 neigh_probes: secs(3),
+                syn_rto: secs(1),
             },
             versions: Versions {
                 kubernetes: "1.33.5".to_owned(),
