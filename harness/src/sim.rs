@@ -3,8 +3,8 @@
 //! One virtual clock, one event queue, one seeded generator. Components follow the real
 //! protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
 //! with priority skew, HAProxy health checks (refused vs silent), etcd leader election and
-//! quorum (no pre-vote in 3.4: an isolated member disrupts on heal, and its log, behind, cannot
-//! win: its campaigns only restart the others' timers), kube-apiserver on its local
+//! quorum (without pre-vote, etcd 3.4's default, an isolated member disrupts on heal, and its
+//! log, behind, cannot win: its campaigns only restart the others' timers), kube-apiserver on its local
 //! etcd, kubelet heartbeats, node NotReady and eviction, traefik routing to pods, Ceph mon quorum,
 //! OSD mark-down by peer reports, and PGs by min_size. Probes act as a client through the VIP.
 //!

@@ -427,12 +427,14 @@ impl Haproxy {
 }
 
 impl Etcd {
-    /// etcd's own defaults (the seed sets none).
-    pub fn seed() -> Etcd {
+    /// etcd's own defaults (the seed sets none). They differ in one: kubeadm 1.33 runs etcd
+    /// 3.5, where pre-vote is on by default; Debian 12's etcd (the `bare` profile) is 3.4.23,
+    /// where it is off, so a member returning from a partition forces an election.
+    pub fn seed(profile: Profile) -> Etcd {
         Etcd {
             heartbeat: ms(100),
             election_timeout: ms(1000),
-            pre_vote: false,
+            pre_vote: profile == Profile::Kubernetes,
             client_port: 2379,
             peer_port: 2380,
             fsync: ms(10),
@@ -535,7 +537,7 @@ impl ClusterModel {
             default_storage_device: "/dev/sdb".to_owned(),
             keepalived: Keepalived::seed(),
             haproxy: Haproxy::seed(profile),
-            etcd: Etcd::seed(),
+            etcd: Etcd::seed(profile),
             kube: Kube::seed(),
             ceph: Ceph::seed(),
             traefik: Traefik {

@@ -595,7 +595,8 @@ mod tests {
         let etcd = cluster_configuration(&m).etcd.local.extra_args;
         assert_eq!(value(&etcd, "heartbeat-interval"), "250");
         assert_eq!(value(&etcd, "election-timeout"), "2500");
-        assert_eq!(value(&etcd, "pre-vote"), "false");
+        // etcd 3.5's default, rendered from the model.
+        assert_eq!(value(&etcd, "pre-vote"), "true");
         check_init(&seed(), &["- name: election-timeout", "value: \"1000\""]);
     }
 
