@@ -640,14 +640,7 @@ impl Sim {
                 // A member that campaigned while cut off comes back with a higher term; the
                 // leader steps down when it hears from it (etcd 3.4 has no pre-vote).
                 if self.etcd_disrupter(l).is_some() {
-                    if !self.etcd_disrupting {
-                        // It hears at the next heartbeat once their connection is back: at
-                        // once, or after a SYN lost in the partition is sent again.
-                        self.etcd_disrupting = true;
-                        let m = &self.model;
-                        let d = m.etcd.heartbeat + m.machine.syn_rto.mul_f64(self.rng.random());
-                        self.at(d, Event::EtcdDisrupt(l, self.etcd_term));
-                    }
+                    self.etcd_disrupt_soon(l);
                 } else {
                     for j in self.etcd_members() {
                         if self.connected(l, j) {
@@ -670,17 +663,34 @@ impl Sim {
         })
     }
 
+    /// The leader hears a returning member at the next heartbeat once their connection is
+    /// back: at once, or after a SYN lost in the partition is sent again.
+    fn etcd_disrupt_soon(&mut self, l: NodeId) {
+        if self.etcd_disrupting {
+            return;
+        }
+        self.etcd_disrupting = true;
+        let m = &self.model;
+        let d = m.etcd.heartbeat + m.machine.syn_rto.mul_f64(self.rng.random());
+        self.at(d, Event::EtcdDisrupt(l, self.etcd_term));
+    }
+
     /// The leader hears the returning member's higher term and steps down. It campaigns after
     /// its own timeout; the other followers heard it a heartbeat ago, so they keep its lease
     /// for an election timeout and their next campaign is at the old term; the returning
     /// member goes on with its own campaigns (its log is behind: it cannot win them).
     fn etcd_disrupt(&mut self, l: NodeId, term: u64) {
         self.etcd_disrupting = false;
-        if self.etcd_leader != Some(l) || self.etcd_term != term {
+        if self.etcd_leader != Some(l) || self.etcd_term != term || self.etcd_disrupter(l).is_none()
+        {
+            // Things changed on the way; a leader that a returning member can still reach
+            // hears it in turn.
+            if let Some(now_l) = self.etcd_leader {
+                if self.etcd_has_quorum(now_l) && self.etcd_disrupter(now_l).is_some() {
+                    self.etcd_disrupt_soon(now_l);
+                }
+            }
             return;
-        }
-        if self.etcd_disrupter(l).is_none() {
-            return self.etcd_changed(None);
         }
         self.etcd_term = self
             .etcd_members()
