@@ -647,33 +647,47 @@ pub async fn wait_ssh(
     use provisioner::exec::{Transport, TransportError};
     let hosts = crate::provision::transports(model, known_hosts);
     let start = crate::lab::wall_now();
-    let mut left: Vec<String> = model.nodes.iter().map(|n| n.name.clone()).collect();
-    while !left.is_empty() {
-        if start.elapsed() > SSH_WAIT_MAX {
-            return Err(format!(
-                "no SSH on {} within {} s",
-                left.join(", "),
-                SSH_WAIT_MAX.as_secs()
-            ));
-        }
-        let mut still = Vec::new();
-        for n in &left {
-            match hosts[n].run("true", b"", Duration::from_secs(10)).await {
-                Ok(out) if out.success() => {}
-                Err(e @ TransportError::HostKeyChanged { .. }) => return Err(e.to_string()),
-                _ => still.push(n.clone()),
+    // One waiter per node, each trying again a second after a failed try: a node still
+    // booting (whose tries hang until their timeout) does not delay noticing the others.
+    let mut waiting = tokio::task::JoinSet::new();
+    for (n, t) in &hosts {
+        let (n, t) = (n.clone(), std::sync::Arc::clone(t));
+        waiting.spawn(async move {
+            loop {
+                match t.run("true", b"", Duration::from_secs(10)).await {
+                    Ok(out) if out.success() => return (n, Ok(())),
+                    Err(e @ TransportError::HostKeyChanged { .. }) => {
+                        return (n, Err(e.to_string()))
+                    }
+                    _ if start.elapsed() > SSH_WAIT_MAX => {
+                        let why = format!("no SSH on {n} within {} s", SSH_WAIT_MAX.as_secs());
+                        return (n, Err(why));
+                    }
+                    _ => tokio::time::sleep(Duration::from_secs(1)).await,
+                }
             }
-        }
-        left = still;
+        });
+    }
+    let mut left: Vec<String> = hosts.keys().cloned().collect();
+    let mut failed = None;
+    while let Some(done) = waiting.join_next().await {
+        let (n, r) = match done {
+            Ok(x) => x,
+            // Stopped because another node failed.
+            Err(e) if e.is_cancelled() => continue,
+            Err(e) => return Err(format!("waiting for SSH: {e}")),
+        };
+        left.retain(|x| *x != n);
         bar.set_message(format!("waiting for SSH on {}", left.join(", ")));
-        if !left.is_empty() {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Err(e) = r {
+            failed.get_or_insert(e);
+            waiting.abort_all();
         }
     }
     for t in hosts.values() {
         t.close().await;
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 /// Removes a lab: every recorded resource, in reverse, then its folder. A lab that is not
