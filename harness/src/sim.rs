@@ -4,9 +4,9 @@
 //! protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
 //! with priority skew, HAProxy health checks (refused vs silent), etcd leader election and
 //! quorum (without pre-vote, etcd 3.4's default, an isolated member disrupts on heal, and its
-//! log, behind, cannot win: its campaigns only restart the others' timers), kube-apiserver on its local
-//! etcd, kubelet heartbeats, node NotReady and eviction, traefik routing to pods, Ceph mon quorum,
-//! OSD mark-down by peer reports, and PGs by min_size. Probes act as a client through the VIP.
+//! log, behind, cannot win: its campaigns only restart the others' timers), kube-apiserver on
+//! its local etcd, kubelet heartbeats, node NotReady and eviction, traefik routing to pods, Ceph
+//! mon quorum, OSD mark-down by peer reports, and PGs by min_size. Probes act as a client through the VIP.
 //!
 //! **Invariant:** time only from `self.now`, randomness only from `self.rng` (one seed).
 //! **Boundary:** no IO, no async, no wall clock.
@@ -897,44 +897,45 @@ impl Sim {
     /// `osd_mon_report_interval`, on the tick). The mons act on the `min_down_reporters`-th
     /// report and propose the new map within `paxos_propose_interval`.
     fn osd_detect(&mut self, dead: NodeId) -> Duration {
-        let c = self.model.ceph.clone();
         let tick = provisioner::model::Ceph::OSD_TICK;
-        let peers: Vec<NodeId> = self
+        let peers = self
             .model
             .node_ids()
             .filter(|&j| j != dead && self.model.node(j).storage())
             .filter(|&j| self.osd_alive(j) && self.on_net(j))
-            .collect();
-        let mut reports: Vec<Duration> = peers
-            .iter()
+            .count();
+        let c = &self.model.ceph;
+        let (grace, report, propose) = (
+            c.osd_heartbeat_grace,
+            c.osd_mon_report_interval + tick,
+            c.paxos_propose_interval,
+        );
+        let k = usize::try_from(c.min_down_reporters).map_or(usize::MAX, |k| k.max(1));
+        let mut reports: Vec<Duration> = (0..peers)
             .map(|_| {
-                let ping = self.next_ping(&c);
-                let noticed = ping + c.osd_heartbeat_grace + tick.mul_f64(self.rng.random());
-                noticed + (c.osd_mon_report_interval + tick).mul_f64(self.rng.random())
+                let noticed = self.next_ping() + grace + tick.mul_f64(self.rng.random());
+                noticed + report.mul_f64(self.rng.random())
             })
             .collect();
         reports.sort();
-        let k = usize::try_from(c.min_down_reporters).unwrap_or(usize::MAX);
         // Too few peers: the mark-down waits for them (osd_mark_down tries again each second).
         let last = reports
-            .get(k.clamp(1, reports.len().max(1)) - 1)
+            .get(k.min(reports.len()).saturating_sub(1))
             .copied()
-            .unwrap_or(c.osd_heartbeat_grace);
-        last + c.paxos_propose_interval.mul_f64(self.rng.random())
+            .unwrap_or(grace);
+        last + propose.mul_f64(self.rng.random())
     }
 
     /// How long after now a peer sends its next heartbeat ping: its pings go out after waits of
     /// 0.5 s + k/10 × interval (k random in 0..10), started at a random moment well before.
-    fn next_ping(&mut self, c: &provisioner::model::Ceph) -> Duration {
-        let wait = |rng: &mut ChaCha8Rng| {
-            Duration::from_millis(500)
-                + c.osd_heartbeat_interval
-                    .mul_f64(f64::from(rng.random_range(0..10u32)) / 10.0)
-        };
+    fn next_ping(&mut self) -> Duration {
+        let c = &self.model.ceph;
+        let (interval, period_max) = (c.osd_heartbeat_interval, c.ping_period_max());
         // Start two longest periods back so that the phase at `now` is the process's own.
-        let mut back = (c.ping_period_max() * 2).mul_f64(self.rng.random());
+        let mut back = (period_max * 2).mul_f64(self.rng.random());
         loop {
-            let w = wait(&mut self.rng);
+            let k = self.rng.random_range(0..10u32);
+            let w = Duration::from_millis(500) + interval.mul_f64(f64::from(k) / 10.0);
             if w > back {
                 return w - back;
             }
