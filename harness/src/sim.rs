@@ -3,7 +3,7 @@
 //! One virtual clock, one event queue, one seeded generator. Components follow the real
 //! protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
 //! with priority skew, HAProxy health checks (refused vs silent), etcd leader election and
-//! quorum (without pre-vote, etcd 3.4's default, an isolated member disrupts on heal, and its
+//! quorum (with pre-vote off, etcd 3.4's default, an isolated member disrupts on heal, and its
 //! log, behind, cannot win: its campaigns only restart the others' timers), kube-apiserver on
 //! its local etcd, kubelet heartbeats, node NotReady and eviction, traefik routing to pods, Ceph
 //! mon quorum, OSD mark-down by peer reports, and PGs by min_size. Probes act as a client through the VIP.
@@ -638,7 +638,7 @@ impl Sim {
             }
             Some(l) => {
                 // A member that campaigned while cut off comes back with a higher term; the
-                // leader steps down when it hears from it (etcd 3.4 has no pre-vote).
+                // leader steps down when it hears from it (only with pre-vote off).
                 if self.etcd_disrupter(l).is_some() {
                     self.etcd_disrupt_soon(l);
                 } else {
