@@ -252,6 +252,13 @@ async fn bare_profile_provisions_for_real_and_converges() {
         &dir,
         &["provision", "--inventory", &inv, "--profile", "bare"],
     );
+    if code != 0 {
+        // What the daemons said, for a failure that the step's message cannot explain.
+        for (i, c) in nodes.iter().enumerate() {
+            let cmd = "journalctl --no-pager -n 40 -u etcd -u haproxy -u keepalived 2>&1";
+            eprintln!("== node {}\n{}", i + 1, exec(c, cmd).await.1);
+        }
+    }
     assert_eq!(code, 0, "first provision: {out}{err}");
     assert!(
         !out.contains(" 0 changed"),
