@@ -6,7 +6,9 @@
 //! quorum (with pre-vote off, etcd 3.4's default, an isolated member disrupts on heal, and its
 //! log, behind, cannot win: its campaigns only restart the others' timers), kube-apiserver on
 //! its local etcd, kubelet heartbeats, node NotReady and eviction, traefik routing to pods, Ceph
-//! mon quorum, OSD mark-down by peer reports, and PGs by min_size. Probes act as a client through the VIP.
+//! mon quorum, OSD mark-down by peer reports, and PGs by min_size. Probes act as a client
+//! through the VIP: a SYN that found no holder is sent again after the kernel's retransmission
+//! timeout.
 //!
 //! **Invariant:** time only from `self.now`, randomness only from `self.rng` (one seed).
 //! **Boundary:** no IO, no async, no wall clock.
@@ -54,6 +56,12 @@ enum Event {
     Heartbeat(NodeId),
     NodeMonitor,
     Probe,
+    /// The client's kernel sends again the SYNs of the API and ingress probes sent at `sent`
+    /// that found no path to the VIP: its `tries`-th retransmission.
+    ProbeAgain {
+        sent: Duration,
+        tries: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,6 +149,9 @@ pub struct Sim {
     probing: bool,
     n_probe: u64,
     pending: Vec<(Service, Sample)>,
+    /// Send times of probes whose SYNs are being retransmitted: samples from then on wait in
+    /// `pending`, so the record stays in time order.
+    retrying: Vec<Duration>,
     masters_since: Option<Duration>,
     /// kube-controller-manager's leader and when it last renewed its lease.
     cm_leader: Option<NodeId>,
@@ -239,6 +250,7 @@ impl Sim {
             probing: false,
             n_probe: 0,
             pending: Vec::new(),
+            retrying: Vec::new(),
             masters_since: None,
             cm_leader: etcd_leader,
             cm_renewed: Duration::ZERO,
@@ -340,11 +352,21 @@ impl Sim {
             self.n_events += 1;
             assert!(self.n_events <= EVENTS_MAX, "more than EVENTS_MAX events");
             self.handle(ev);
-            for (service, sample) in self.pending.drain(..) {
-                rec.push(service, sample);
-            }
+            self.flush(rec);
         }
         self.now = until;
+    }
+
+    /// Moves into `rec` the samples sent before the oldest probe still retransmitting, in
+    /// send order. A probe still retransmitting when the drill ends is not recorded.
+    fn flush(&mut self, rec: &mut Record) {
+        let hold = self.retrying.iter().min().copied().unwrap_or(Duration::MAX);
+        // Stable: samples sent at the same moment keep their order.
+        self.pending.sort_by_key(|(_, s)| s.at);
+        let ready = self.pending.partition_point(|(_, s)| s.at < hold);
+        for (service, sample) in self.pending.drain(..ready) {
+            rec.push(service, sample);
+        }
     }
 
     // ---- topology -------------------------------------------------------------------------
@@ -443,6 +465,7 @@ impl Sim {
             Event::Heartbeat(i) => self.heartbeat(i),
             Event::NodeMonitor => self.node_monitor(),
             Event::Probe => self.probe(),
+            Event::ProbeAgain { sent, tries } => self.probe_again(sent, tries),
             _ => {} // a stale timer
         }
     }
@@ -1196,42 +1219,96 @@ impl Sim {
         }
         self.n_probe += 1;
         self.check_vip_holders();
+        let sent = self.now;
         let path = self.vip_path();
-        let api = path.and_then(|x| self.probe_api(x));
-        let ingress = path.and_then(|x| self.probe_ingress(x));
+        let ways = path.map(|x| (self.probe_api(x), self.probe_ingress(x)));
         let ceph = self.ceph_write();
+        self.sample(Service::Ceph, sent, ceph);
+        match ways {
+            Ok((api, ingress)) => self.answered(sent, api, ingress),
+            // Nothing answers the SYN (it went to a node that is gone or no longer holds the
+            // VIP): the client's kernel sends it again after its retransmission timeout.
+            Err(_) if self.syn_retry(sent, 1) => {}
+            Err(c) => {
+                self.sample(Service::Api, sent, Err(c));
+                self.sample(Service::Ingress, sent, Err(c));
+            }
+        }
+        self.at(self.model.probes.interval, Event::Probe);
+    }
+
+    /// Schedules the `tries`-th retransmission of the SYNs of the probes sent at `sent`, if
+    /// it goes before the probe's timeout (Linux doubles the timeout each time: 1 s, 3 s, 7 s
+    /// after the first SYN).
+    fn syn_retry(&mut self, sent: Duration, tries: u32) -> bool {
+        let rto = self.model.machine.syn_rto;
+        let at = sent + rto * ((1 << tries.min(16)) - 1);
+        if at >= sent + self.model.probes.timeout {
+            return false;
+        }
+        if tries == 1 {
+            self.retrying.push(sent);
+        }
+        self.at(at - self.now, Event::ProbeAgain { sent, tries });
+        true
+    }
+
+    fn probe_again(&mut self, sent: Duration, tries: u32) {
+        match self.vip_path() {
+            Ok(x) => {
+                let wait = self.now - sent;
+                let api = self.probe_api(x).map(|l| l + wait);
+                let ingress = self.probe_ingress(x).map(|l| l + wait);
+                self.answered(sent, api, ingress);
+            }
+            Err(_) if self.syn_retry(sent, tries + 1) => return,
+            Err(c) => {
+                self.sample(Service::Api, sent, Err(c));
+                self.sample(Service::Ingress, sent, Err(c));
+            }
+        }
+        if let Some(k) = self.retrying.iter().position(|&t| t == sent) {
+            self.retrying.swap_remove(k);
+        }
+    }
+
+    /// The API and ingress probes sent at `sent` reached the VIP holder.
+    fn answered(
+        &mut self,
+        sent: Duration,
+        api: Result<Duration, &'static str>,
+        ingress: Result<Duration, &'static str>,
+    ) {
         if api.is_ok() || ingress.is_ok() {
             self.confirm_arp();
         }
+        self.sample(Service::Api, sent, api);
+        self.sample(Service::Ingress, sent, ingress);
+    }
+
+    fn sample(&mut self, service: Service, at: Duration, r: Result<Duration, &'static str>) {
         let timeout = self.model.probes.timeout;
-        for (service, r) in [
-            (Service::Api, api),
-            (Service::Ceph, ceph),
-            (Service::Ingress, ingress),
-        ] {
-            let sample = match r {
-                Ok(l) if l <= timeout => Sample {
-                    at: self.now,
-                    ok: true,
-                    latency: l,
-                    cause: "".into(),
-                },
-                Ok(_) => Sample {
-                    at: self.now,
-                    ok: false,
-                    latency: timeout,
-                    cause: "slower than the probe timeout".into(),
-                },
-                Err(c) => Sample {
-                    at: self.now,
-                    ok: false,
-                    latency: timeout,
-                    cause: c.into(),
-                },
-            };
-            self.pending.push((service, sample));
-        }
-        self.at(self.model.probes.interval, Event::Probe);
+        let sample = match r {
+            Ok(l) if l <= timeout => Sample {
+                at,
+                ok: true,
+                latency: l,
+                cause: "".into(),
+            },
+            Ok(_) => Sample {
+                at,
+                ok: false,
+                latency: timeout,
+                cause: "slower than the probe timeout".into(),
+            },
+            Err(c) => Sample {
+                at,
+                ok: false,
+                latency: timeout,
+                cause: c.into(),
+            },
+        };
+        self.pending.push((service, sample));
     }
 
     fn probe_api(&mut self, x: NodeId) -> Result<Duration, &'static str> {

@@ -48,7 +48,9 @@ fn drill_passes_and_writes_reports() {
     assert_eq!(json["seed"], 7);
     assert_eq!(json["passed"], true);
     let api = &json["scenarios"][0]["services"]["api"];
-    assert!(api["max_gap_s"].as_f64().unwrap() > 2.5, "{api}");
+    // The VIP moves 2.6 s or more after the power-off; a client's SYN sent again 1 s later
+    // hides at most that second of it.
+    assert!(api["max_gap_s"].as_f64().unwrap() > 1.5, "{api}");
     assert!(out.join("junit.xml").exists() && out.join("report.html").exists());
     std::fs::remove_dir_all(out).unwrap();
 }

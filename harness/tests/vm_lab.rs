@@ -194,17 +194,21 @@ fn measured_gaps(home: &Path, name: &str) {
     );
     // A backup takes over 3 × advert_int + skew after the last advert it heard, and no keepalived
     // node's skew is shorter than the highest priority's (the holder's own included, which only
-    // lowers the floor). That advert can be late: on starved emulated guests the VIP once moved
-    // 2.2 s after the power-off, so the last advert heard was 1.4 s older than that. So the floor
-    // allows one advert a whole interval late; a shorter gap would mean the VIP moved sooner than
-    // VRRP lets it, or the power-off missed.
+    // lowers the floor). That advert went out up to one advert_int before the power-off, and
+    // on starved emulated guests it can be late (the VIP once moved 2.2 s after the power-off:
+    // the last advert heard was 1.4 s older). A probe's SYN sent into the gap is sent again
+    // syn_rto later and reaches the new holder if it has taken over by then, so the client
+    // sees syn_rto less. A shorter gap would mean the VIP moved sooner than VRRP lets it, or
+    // the power-off missed.
     let fastest = m
         .node_ids()
         .filter(|&i| m.node(i).proxy)
         .map(|i| m.vrrp_priority(i, true))
         .max()
         .expect("a node");
-    let floor = (m.vrrp_master_down(fastest) - 2 * m.keepalived.advert_int).as_secs_f64();
+    let late = m.keepalived.advert_int / 2;
+    let floor = (m.vrrp_master_down(fastest) - m.keepalived.advert_int - late - m.machine.syn_rto)
+        .as_secs_f64();
     assert!(
         api >= floor && api <= bound,
         "kill-vip-holder api gap after the power-off {api} s (floor {floor} s, bound {bound} s)"

@@ -310,7 +310,8 @@ pub struct Machine {
     pub neigh_probes: Duration,
     /// Linux's initial TCP retransmission timeout (TCP_TIMEOUT_INIT): a connection attempt
     /// whose SYN was lost (a partition) sends it again this much later, so a peer connection
-    /// comes back up to this long after a heal.
+    /// comes back up to this long after a heal, and a client whose SYN went to a VIP holder
+    /// that is gone reaches the new one if it took over by then.
     pub syn_rto: Duration,
 }
 
