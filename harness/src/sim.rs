@@ -1315,20 +1315,29 @@ impl Sim {
         if !self.running(x, Daemon::Haproxy) {
             return Err("VIP holder's haproxy is not running");
         }
-        let r = self.api_via(x);
-        self.nodes[x.index()].rr[0] += 1;
-        if r.is_ok() {
-            let quorum = self
-                .etcd_leader
-                .is_some_and(|l| self.etcd_reach(l) >= self.model.etcd_quorum());
-            if !quorum {
-                self.violations.push(format!(
-                    "{:?}: API write acked without an etcd quorum",
-                    self.now
-                ));
-            }
+        // bare: etcd's /health, then a write, each on a new connection, so each is its own
+        // round-robin pick (a kube client sends /readyz and its write on one connection).
+        let requests = if self.model.profile == Profile::Bare {
+            2
+        } else {
+            1
+        };
+        let mut took = Duration::ZERO;
+        for _ in 0..requests {
+            let r = self.api_via(x);
+            self.nodes[x.index()].rr[0] += 1;
+            took += r? + 2 * self.nodes[x.index()].delay;
         }
-        r.map(|d| d + 2 * self.nodes[x.index()].delay)
+        let quorum = self
+            .etcd_leader
+            .is_some_and(|l| self.etcd_reach(l) >= self.model.etcd_quorum());
+        if !quorum {
+            self.violations.push(format!(
+                "{:?}: API write acked without an etcd quorum",
+                self.now
+            ));
+        }
+        Ok(took)
     }
 
     fn probe_ingress(&mut self, x: NodeId) -> Result<Duration, &'static str> {

@@ -191,9 +191,18 @@ fn every_catalogue_scenario_runs_without_safety_violations_and_is_deterministic(
 fn bare_profile_api_is_etcd_through_haproxy() {
     let (r, v) = drill_with(ClusterModel::seed(Profile::Bare), "kill-vip-holder", 1);
     assert!(v.is_empty());
-    let g = gap(&r, Service::Api);
     let (lo, hi) = vip_loss_seen_by_a_client(&ClusterModel::seed(Profile::Bare));
-    assert!((lo..=hi).contains(&g), "{g}");
+    let ingress = gap(&r, Service::Ingress);
+    assert!((lo..=hi).contains(&ingress), "{ingress}");
+    // The API probe is etcd's /health, then a write, on two connections: two round-robin
+    // picks on the new holder's HAProxy, where the dead node stays in rotation until its
+    // checks mark it DOWN. The first picks there start with it, so the API comes back a little
+    // after the ingress.
+    let api = gap(&r, Service::Api);
+    assert!(
+        api > ingress && api <= ingress + 1.0,
+        "api {api} s, ingress {ingress} s"
+    );
 }
 
 #[test]
@@ -208,12 +217,12 @@ fn a_clients_syn_retransmission_hides_syn_rto_of_a_vip_move() {
         never.machine.syn_rto = never.probes.timeout;
         let (fast, _) = drill_with(m.clone(), "kill-vip-holder", seed);
         let (slow, _) = drill_with(never, "kill-vip-holder", seed);
-        let (f, s) = (gap(&fast, Service::Api), gap(&slow, Service::Api));
+        // Ingress: one connection per probe, one round-robin pick.
+        let (f, s) = (gap(&fast, Service::Ingress), gap(&slow, Service::Ingress));
         assert!(
             (s - f - rto).abs() <= m.probes.interval.as_secs_f64() + 1e-6,
             "seed {seed}: {f} s with retransmission, {s} s without"
         );
-        assert_eq!(gap(&fast, Service::Ingress), f, "seed {seed}");
     }
 }
 
