@@ -1229,10 +1229,7 @@ impl Sim {
             // Nothing answers the SYN (it went to a node that is gone or no longer holds the
             // VIP): the client's kernel sends it again after its retransmission timeout.
             Err(_) if self.syn_retry(sent, 1) => {}
-            Err(c) => {
-                self.sample(Service::Api, sent, Err(c));
-                self.sample(Service::Ingress, sent, Err(c));
-            }
+            Err(c) => self.unanswered(sent, c),
         }
         self.at(self.model.probes.interval, Event::Probe);
     }
@@ -1262,10 +1259,7 @@ impl Sim {
                 self.answered(sent, api, ingress);
             }
             Err(_) if self.syn_retry(sent, tries + 1) => return,
-            Err(c) => {
-                self.sample(Service::Api, sent, Err(c));
-                self.sample(Service::Ingress, sent, Err(c));
-            }
+            Err(c) => self.unanswered(sent, c),
         }
         if let Some(k) = self.retrying.iter().position(|&t| t == sent) {
             self.retrying.swap_remove(k);
@@ -1284,6 +1278,12 @@ impl Sim {
         }
         self.sample(Service::Api, sent, api);
         self.sample(Service::Ingress, sent, ingress);
+    }
+
+    /// The API and ingress probes sent at `sent` got no answer: `cause`.
+    fn unanswered(&mut self, sent: Duration, cause: &'static str) {
+        self.sample(Service::Api, sent, Err(cause));
+        self.sample(Service::Ingress, sent, Err(cause));
     }
 
     fn sample(&mut self, service: Service, at: Duration, r: Result<Duration, &'static str>) {
