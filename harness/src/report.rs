@@ -79,6 +79,23 @@ pub fn unknown(s: &crate::scenario::Scenario, why: String) -> ScenarioReport {
     }
 }
 
+/// Percentiles of the answered probes' latencies, in milliseconds (nearest rank), or null
+/// when none answered: what a client waited, beside whether it got an answer.
+fn latency_ms(samples: &[crate::record::Sample]) -> serde_json::Value {
+    let mut ms: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.ok)
+        .map(|s| s.latency.as_secs_f64() * 1000.0)
+        .collect();
+    if ms.is_empty() {
+        return serde_json::Value::Null;
+    }
+    ms.sort_by(f64::total_cmp);
+    let rank = |q: f64| ms[((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
+    let r1 = |x: f64| (x * 10.0).round() / 10.0;
+    json!({ "p50": r1(rank(0.5)), "p90": r1(rank(0.9)), "p99": r1(rank(0.99)), "max": r1(rank(1.0)) })
+}
+
 /// Most gaps listed per service in report.json: the longest ones.
 pub const GAPS_SHOWN_MAX: usize = 50;
 
@@ -112,6 +129,7 @@ pub fn json(r: &DrillReport) -> String {
                         "n_failed": v.n_failed,
                         "expect": expect_text(v.expect),
                         "why": v.why,
+                        "latency_ms": latency_ms(s.record.of(*svc)),
                         "gaps": gaps,
                     });
                     (svc.as_str().to_owned(), value)
@@ -374,6 +392,26 @@ mod tests {
         assert_eq!(api["max_gap_s"], 0.8);
         assert_eq!(api["availability"], 0.8);
         assert_eq!(api["passed"], false);
+    }
+
+    #[test]
+    fn latency_percentiles_are_of_answered_probes_only() {
+        let at = |i: u64| Duration::from_millis(200 * i);
+        let samples: Vec<Sample> = (1..=100u64)
+            .map(|i| Sample {
+                at: at(i),
+                ok: i != 100,
+                latency: Duration::from_millis(if i == 100 { 2000 } else { i }),
+                cause: "".into(),
+            })
+            .collect();
+        let l = latency_ms(&samples);
+        // 99 answered probes of 1..=99 ms; the timed-out one is not a latency.
+        assert_eq!(l["p50"], 50.0, "{l}");
+        assert_eq!(l["p90"], 90.0, "{l}");
+        assert_eq!(l["p99"], 99.0, "{l}");
+        assert_eq!(l["max"], 99.0, "{l}");
+        assert!(latency_ms(&samples[99..]).is_null());
     }
 
     #[test]
