@@ -6,12 +6,18 @@
 //! the median over several simulation seeds. A prediction holds when it is within
 //! [`TOLERANCE`] of the measurement, or within [`SLACK`] when the gaps are too short for a
 //! ratio to mean anything.
+//!
+//! The simulation counts the milliseconds an answer takes on real hardware; the lab's answers
+//! can take far longer (emulated guests), and an answer on its way when a VIP holder drops
+//! the VIP is lost. So before predicting, [`overhead`] takes what the lab's answers took
+//! before the first fault, less what the simulation's took, and the simulation draws from it.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::record::Service;
+use crate::record::{MarkKind, Service};
 use crate::report::ScenarioReport;
 
 /// A prediction is good within this fraction of the measured median.
@@ -36,6 +42,51 @@ pub struct Row {
     pub predicted_verdict: String,
     /// Outcome of the expectation on the lab, worst run.
     pub measured_outcome: String,
+    /// Median time the simulation added to each answer ([`overhead`]), milliseconds; None
+    /// when it added nothing for this service.
+    pub overhead_ms: Option<f64>,
+}
+
+/// How many values [`overhead`] keeps: its quantiles.
+pub const OVERHEAD_QUANTILES: usize = 20;
+/// Fewer answers before the fault than this, and [`overhead`] adds nothing.
+pub const OVERHEAD_SAMPLES_MIN: usize = 10;
+
+/// Answer times of a service's probes answered before the scenario's first fault.
+fn answers_before_fault(r: &ScenarioReport, service: Service) -> Vec<Duration> {
+    let Some(fault) = r.record.marks.iter().find(|m| m.kind == MarkKind::Fault) else {
+        return Vec::new();
+    };
+    r.record
+        .of(service)
+        .iter()
+        .filter(|s| s.ok && s.at + s.latency < fault.at)
+        .map(|s| s.latency)
+        .collect()
+}
+
+/// What the simulation should add to each answer of `service` to take as long as the lab's:
+/// [`OVERHEAD_QUANTILES`] quantiles of the lab runs' answer times before the first fault, each
+/// less the simulation run's median then (not below zero). Empty when either side has fewer
+/// than [`OVERHEAD_SAMPLES_MIN`] such answers.
+pub fn overhead(lab: &[ScenarioReport], sim: &ScenarioReport, service: Service) -> Vec<Duration> {
+    let mut measured: Vec<Duration> = lab
+        .iter()
+        .flat_map(|r| answers_before_fault(r, service))
+        .collect();
+    let mut own = answers_before_fault(sim, service);
+    if measured.len() < OVERHEAD_SAMPLES_MIN || own.len() < OVERHEAD_SAMPLES_MIN {
+        return Vec::new();
+    }
+    measured.sort();
+    own.sort();
+    let own = own[own.len() / 2];
+    (0..OVERHEAD_QUANTILES)
+        .map(|i| {
+            let k = (2 * i + 1) * measured.len() / (2 * OVERHEAD_QUANTILES);
+            measured[k].saturating_sub(own)
+        })
+        .collect()
 }
 
 /// The median of a non-empty list.
@@ -90,8 +141,22 @@ fn middle(runs: &[ScenarioReport], s: Service) -> &ScenarioReport {
     &runs[idx[(idx.len() - 1) / 2]]
 }
 
-/// Rows for one scenario from its lab runs and its simulation runs.
-pub fn rows(lab: &[ScenarioReport], sim: &[ScenarioReport]) -> Vec<Row> {
+/// Rows for one scenario from its lab runs and its simulation runs, whose machine figures
+/// were `machine`.
+pub fn rows(
+    lab: &[ScenarioReport],
+    sim: &[ScenarioReport],
+    machine: &provisioner::model::Machine,
+) -> Vec<Row> {
+    let overhead_ms = |s: Service| {
+        let added = match s {
+            Service::Api => &machine.api_overhead,
+            Service::Ingress => &machine.ingress_overhead,
+            Service::Ceph => return None,
+        };
+        let ms: Vec<f64> = added.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+        (!ms.is_empty()).then(|| median(&ms))
+    };
     assert!(!lab.is_empty() && !sim.is_empty(), "runs on both sides");
     Service::ALL
         .into_iter()
@@ -108,6 +173,7 @@ pub fn rows(lab: &[ScenarioReport], sim: &[ScenarioReport]) -> Vec<Row> {
                 .filter_map(|r| r.services.get(&s).map(|x| x.outcome))
                 .max()
                 .map_or("unknown".to_owned(), |o| format!("{o:?}").to_lowercase()),
+            overhead_ms: overhead_ms(s),
         })
         .collect()
 }
@@ -133,6 +199,7 @@ pub fn json(rows: &[Row]) -> String {
                 "measured_verdict": r.measured_verdict,
                 "predicted_verdict": r.predicted_verdict,
                 "measured_outcome": r.measured_outcome,
+                "overhead_median_ms": r.overhead_ms.map(|x| x.round()),
             })
         })
         .collect();
@@ -148,8 +215,8 @@ pub fn json(rows: &[Row]) -> String {
 /// compare.md: one table, a line per scenario and service.
 pub fn markdown(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| scenario | service | measured max gap (median) | predicted | error | verdict lab / sim | within 25 % |\n\
-         | --- | --- | --- | --- | --- | --- | --- |\n",
+        "| scenario | service | measured max gap (median) | predicted | error | verdict lab / sim | within 25 % | sim adds per answer |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for r in rows {
         let err = r
@@ -157,7 +224,7 @@ pub fn markdown(rows: &[Row]) -> String {
             .map_or("–".to_owned(), |e| format!("{:+.0} %", e * 100.0));
         let _ = writeln!(
             s,
-            "| {} | {} | {:.2} s (n={}) | {:.2} s | {} | {} / {} | {} |",
+            "| {} | {} | {:.2} s (n={}) | {:.2} s | {} | {} / {} | {} | {} |",
             r.scenario,
             r.service,
             r.measured_s(),
@@ -166,7 +233,9 @@ pub fn markdown(rows: &[Row]) -> String {
             err,
             r.measured_verdict,
             r.predicted_verdict,
-            if r.within() { "yes" } else { "**no**" }
+            if r.within() { "yes" } else { "**no**" },
+            r.overhead_ms
+                .map_or("–".to_owned(), |x| format!("{x:.0} ms (median)"))
         );
     }
     s
@@ -185,6 +254,7 @@ mod tests {
             measured_verdict: "available".into(),
             predicted_verdict: "available".into(),
             measured_outcome: "passed".into(),
+            overhead_ms: None,
         }
     }
 
@@ -200,12 +270,59 @@ mod tests {
         assert_eq!(row(&[0.0], &[0.0]).error(), None);
     }
 
+    /// A run whose API answers took `before` ms (by probe: + the probe's number of ms, to
+    /// spread them) before a fault at 10 s and `after` ms from then on.
+    fn run(before: u64, after: u64) -> ScenarioReport {
+        use crate::record::{Record, Sample};
+        let mut rec = Record::default();
+        for i in 0..100u64 {
+            let at = Duration::from_millis(200 * i);
+            let ms = if at < Duration::from_secs(9) {
+                before + i
+            } else {
+                after
+            };
+            let sample = Sample {
+                at,
+                ok: true,
+                latency: Duration::from_millis(ms),
+                cause: "".into(),
+            };
+            rec.push(Service::Api, sample);
+        }
+        rec.mark(Duration::from_secs(10), MarkKind::Fault, "power-off node-1");
+        crate::report::ScenarioReport {
+            name: "s".into(),
+            description: String::new(),
+            outcome: crate::verdict::Outcome::Passed,
+            services: crate::verdict::judge(&rec, &Default::default()),
+            record: rec,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn overhead_is_the_labs_answer_times_before_the_fault_less_the_simulations() {
+        // Lab answers before the fault: 300..=344 ms (the 5 s ones end after it); the
+        // simulation's: 40..=84 ms and five of 40 ms, median 60 ms.
+        let added = overhead(&[run(300, 5000)], &run(40, 40), Service::Api);
+        assert_eq!(added.len(), OVERHEAD_QUANTILES);
+        let ms: Vec<u128> = added.iter().map(Duration::as_millis).collect();
+        assert_eq!((ms[0], ms[19]), (301 - 60, 343 - 60), "{ms:?}");
+        assert!(ms.windows(2).all(|w| w[0] <= w[1]), "{ms:?}");
+        // Never below zero; nothing without answers on both sides.
+        assert!(overhead(&[run(10, 10)], &run(500, 500), Service::Api)
+            .iter()
+            .all(Duration::is_zero));
+        assert!(overhead(&[run(300, 300)], &run(40, 40), Service::Ingress).is_empty());
+    }
+
     #[test]
     fn table_says_no_plainly() {
         let md = markdown(&[row(&[10.0], &[3.0])]);
         assert!(
             md.contains(
-                "| s | api | 10.00 s (n=1) | 3.00 s | -70 % | available / available | **no** |"
+                "| s | api | 10.00 s (n=1) | 3.00 s | -70 % | available / available | **no** | – |"
             ),
             "{md}"
         );

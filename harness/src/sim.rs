@@ -8,7 +8,7 @@
 //! its local etcd, kubelet heartbeats, node NotReady and eviction, traefik routing to pods, Ceph
 //! mon quorum, OSD mark-down by peer reports, and PGs by min_size. Probes act as a client
 //! through the VIP: a SYN that found no holder is sent again after the kernel's retransmission
-//! timeout.
+//! timeout, and an answer still on its way when its holder drops the VIP is lost.
 //!
 //! **Invariant:** time only from `self.now`, randomness only from `self.rng` (one seed).
 //! **Boundary:** no IO, no async, no wall clock.
@@ -28,6 +28,17 @@ use crate::scenario::{Daemon, FaultKind};
 pub const QUEUE_LEN_MAX: usize = 10_000;
 /// Most events one simulation may process (about a simulated day of the seed cluster).
 pub const EVENTS_MAX: u64 = 50_000_000;
+
+/// A probe's request whose answer is on its way from the VIP holder `via`. `sample` is what
+/// it will record (sent at `sample.at`, answered `sample.latency` later).
+struct InFlight {
+    service: Service,
+    sample: Sample,
+    via: NodeId,
+    /// bare API probe: its /health answer, after which the client sends the write on a new
+    /// connection, which takes this much more than the model counts.
+    then_write: Option<Duration>,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
@@ -56,6 +67,8 @@ enum Event {
     Heartbeat(NodeId),
     NodeMonitor,
     Probe,
+    /// An answer the client acts on (the bare API probe's /health) arrives.
+    Answer,
     /// The client's kernel sends again the SYNs of the API and ingress probes sent at `sent`
     /// that found no path to the VIP: its `tries`-th retransmission.
     ProbeAgain {
@@ -152,6 +165,9 @@ pub struct Sim {
     /// Send times of probes whose SYNs are being retransmitted: samples from then on wait in
     /// `pending`, so the record stays in time order.
     retrying: Vec<Duration>,
+    /// Answers still on their way from a VIP holder: lost if it stops serving the VIP before
+    /// they arrive. Samples from their send time on wait in `pending` too.
+    in_flight: Vec<InFlight>,
     masters_since: Option<Duration>,
     /// kube-controller-manager's leader and when it last renewed its lease.
     cm_leader: Option<NodeId>,
@@ -251,6 +267,7 @@ impl Sim {
             n_probe: 0,
             pending: Vec::new(),
             retrying: Vec::new(),
+            in_flight: Vec::new(),
             masters_since: None,
             cm_leader: etcd_leader,
             cm_renewed: Duration::ZERO,
@@ -331,10 +348,14 @@ impl Sim {
         &self.violations
     }
 
-    /// Starts or stops the probes (every `probes.interval`, through the VIP).
+    /// Starts or stops the probes (every `probes.interval`, through the VIP). The first goes
+    /// out within an interval, at a whole millisecond drawn from the seed: as on a lab, the
+    /// faults do not fall on the probes' ticks.
     pub fn set_probing(&mut self, on: bool) {
         if on && !self.probing {
-            self.at(Duration::ZERO, Event::Probe);
+            let every = self.model.probes.interval.as_millis().max(1) as u64;
+            let phase = Duration::from_millis(self.rng.random_range(0..every));
+            self.at(phase, Event::Probe);
         }
         self.probing = on;
     }
@@ -352,15 +373,61 @@ impl Sim {
             self.n_events += 1;
             assert!(self.n_events <= EVENTS_MAX, "more than EVENTS_MAX events");
             self.handle(ev);
+            self.settle_in_flight();
             self.flush(rec);
         }
         self.now = until;
     }
 
-    /// Moves into `rec` the samples sent before the oldest probe still retransmitting, in
-    /// send order. A probe still retransmitting when the drill ends is not recorded.
+    /// Answers that arrived by now go to `pending`; so do those whose VIP holder stopped
+    /// serving the VIP (went BACKUP, died, was cut off) before they arrived: its reply can no
+    /// longer come from the VIP, and the client waits for it until its timeout.
+    /// A /health answer that arrived sends its probe's write.
+    fn settle_in_flight(&mut self) {
+        let mut k = 0;
+        while k < self.in_flight.len() {
+            let f = &self.in_flight[k];
+            let arrived = f.sample.at + f.sample.latency <= self.now;
+            if !arrived && self.serves_vip(f.via) {
+                k += 1;
+                continue;
+            }
+            let InFlight {
+                service,
+                mut sample,
+                then_write,
+                ..
+            } = self.in_flight.swap_remove(k);
+            if !arrived {
+                sample.ok = false;
+                sample.latency = self.model.probes.timeout;
+                sample.cause = "in flight on a VIP holder that lost the VIP".into();
+            } else if let Some(extra) = then_write {
+                // A new connection: to whoever holds the VIP now, a new round-robin pick.
+                let took = sample.latency;
+                match self.vip_path().and_then(|y| Ok((y, self.api_request(y)?))) {
+                    Ok((y, l)) => {
+                        self.in_flight_or_sample(service, sample.at, y, Ok(took + l + extra), None);
+                        continue;
+                    }
+                    Err(c) => {
+                        sample.ok = false;
+                        sample.latency = self.model.probes.timeout;
+                        sample.cause = c.into();
+                    }
+                }
+            }
+            self.pending.push((service, sample));
+        }
+    }
+
+    /// Moves into `rec` the samples sent before the oldest probe still retransmitting or in
+    /// flight, in send order. Such a probe is not recorded if the drill ends first.
     fn flush(&mut self, rec: &mut Record) {
-        let hold = self.retrying.iter().min().copied().unwrap_or(Duration::MAX);
+        let hold = (self.retrying.iter().copied())
+            .chain(self.in_flight.iter().map(|f| f.sample.at))
+            .min()
+            .unwrap_or(Duration::MAX);
         // Stable: samples sent at the same moment keep their order.
         self.pending.sort_by_key(|(_, s)| s.at);
         let ready = self.pending.partition_point(|(_, s)| s.at < hold);
@@ -465,6 +532,7 @@ impl Sim {
             Event::Heartbeat(i) => self.heartbeat(i),
             Event::NodeMonitor => self.node_monitor(),
             Event::Probe => self.probe(),
+            Event::Answer => {} // settle_in_flight() acts on it
             Event::ProbeAgain { sent, tries } => self.probe_again(sent, tries),
             _ => {} // a stale timer
         }
@@ -1165,11 +1233,15 @@ impl Sim {
 
     // ---- probes ---------------------------------------------------------------------------
 
+    /// Whether node `i` holds the VIP (as VRRP master or a stale copy) and is on the network.
+    fn serves_vip(&self, i: NodeId) -> bool {
+        self.on_net(i)
+            && (self.nodes[i.index()].vrrp == Vrrp::Master || self.nodes[i.index()].stale_vip)
+    }
+
     /// The node that answers for the VIP at the client, refreshing the neighbour entry.
     fn vip_path(&mut self) -> Result<NodeId, &'static str> {
-        let serves = |s: &Sim, i: NodeId| {
-            s.on_net(i) && (s.nodes[i.index()].vrrp == Vrrp::Master || s.nodes[i.index()].stale_vip)
-        };
+        let serves = Sim::serves_vip;
         if let Some(at) = self.arp_resolve_at {
             if self.now >= at {
                 // Broadcast ARP: whoever holds the VIP answers.
@@ -1221,11 +1293,11 @@ impl Sim {
         self.check_vip_holders();
         let sent = self.now;
         let path = self.vip_path();
-        let ways = path.map(|x| (self.probe_api(x), self.probe_ingress(x)));
+        let ways = path.map(|x| (x, self.api_request(x), self.probe_ingress(x)));
         let ceph = self.ceph_write();
         self.sample(Service::Ceph, sent, ceph);
         match ways {
-            Ok((api, ingress)) => self.answered(sent, api, ingress),
+            Ok((x, api, ingress)) => self.answered(sent, x, api, ingress),
             // Nothing answers the SYN (it went to a node that is gone or no longer holds the
             // VIP): the client's kernel sends it again after its retransmission timeout.
             Err(_) if self.syn_retry(sent, 1) => {}
@@ -1254,9 +1326,9 @@ impl Sim {
         match self.vip_path() {
             Ok(x) => {
                 let wait = self.now - sent;
-                let api = self.probe_api(x).map(|l| l + wait);
+                let api = self.api_request(x).map(|l| l + wait);
                 let ingress = self.probe_ingress(x).map(|l| l + wait);
-                self.answered(sent, api, ingress);
+                self.answered(sent, x, api, ingress);
             }
             Err(_) if self.syn_retry(sent, tries + 1) => return,
             Err(c) => self.unanswered(sent, c),
@@ -1266,18 +1338,83 @@ impl Sim {
         }
     }
 
-    /// The API and ingress probes sent at `sent` reached the VIP holder.
+    /// The API and ingress probes sent at `sent` reached the VIP holder `via`.
     fn answered(
         &mut self,
         sent: Duration,
+        via: NodeId,
         api: Result<Duration, &'static str>,
         ingress: Result<Duration, &'static str>,
     ) {
         if api.is_ok() || ingress.is_ok() {
             self.confirm_arp();
         }
-        self.sample(Service::Api, sent, api);
-        self.sample(Service::Ingress, sent, ingress);
+        // bare: that was etcd's /health; the write follows when it is answered.
+        let extra = self.overhead(Service::Api);
+        let (now, then_write) = if self.model.profile == Profile::Bare {
+            (extra / 2, Some(extra - extra / 2))
+        } else {
+            (extra, None)
+        };
+        self.in_flight_or_sample(Service::Api, sent, via, api.map(|l| l + now), then_write);
+        let extra = self.overhead(Service::Ingress);
+        self.in_flight_or_sample(
+            Service::Ingress,
+            sent,
+            via,
+            ingress.map(|l| l + extra),
+            None,
+        );
+    }
+
+    /// A request of the probe sent at `sent`, answered from `via` after `r`: in flight until
+    /// then (with the write to send after it, if `then_write`), else its sample.
+    fn in_flight_or_sample(
+        &mut self,
+        service: Service,
+        sent: Duration,
+        via: NodeId,
+        r: Result<Duration, &'static str>,
+        then_write: Option<Duration>,
+    ) {
+        match r {
+            Ok(l)
+                if l <= self.model.probes.timeout
+                    && (sent + l > self.now || then_write.is_some()) =>
+            {
+                let sample = Sample {
+                    at: sent,
+                    ok: true,
+                    latency: l,
+                    cause: "".into(),
+                };
+                if then_write.is_some() {
+                    self.at((sent + l).saturating_sub(self.now), Event::Answer);
+                }
+                self.in_flight.push(InFlight {
+                    service,
+                    sample,
+                    via,
+                    then_write,
+                });
+            }
+            r => self.sample(service, sent, r),
+        }
+    }
+
+    /// Time an answer takes on the machines beyond what the model counts: a draw from the
+    /// machine's figures (none for the seed's hardware, and then no draw).
+    fn overhead(&mut self, service: Service) -> Duration {
+        let m = &self.model.machine;
+        let from = match service {
+            Service::Api => &m.api_overhead,
+            Service::Ingress => &m.ingress_overhead,
+            Service::Ceph => return Duration::ZERO,
+        };
+        if from.is_empty() {
+            return Duration::ZERO;
+        }
+        from[self.rng.random_range(0..from.len())]
     }
 
     /// The API and ingress probes sent at `sent` got no answer: `cause`.
@@ -1311,23 +1448,16 @@ impl Sim {
         self.pending.push((service, sample));
     }
 
-    fn probe_api(&mut self, x: NodeId) -> Result<Duration, &'static str> {
+    /// One request of the API probe through `x`'s HAProxy, on a new connection: its own
+    /// round-robin pick. bare: etcd's /health, and once that is answered the write (two
+    /// requests); kubernetes: /readyz and its write on one connection (one request).
+    fn api_request(&mut self, x: NodeId) -> Result<Duration, &'static str> {
         if !self.running(x, Daemon::Haproxy) {
             return Err("VIP holder's haproxy is not running");
         }
-        // bare: etcd's /health, then a write, each on a new connection, so each is its own
-        // round-robin pick (a kube client sends /readyz and its write on one connection).
-        let requests = if self.model.profile == Profile::Bare {
-            2
-        } else {
-            1
-        };
-        let mut took = Duration::ZERO;
-        for _ in 0..requests {
-            let r = self.api_via(x);
-            self.nodes[x.index()].rr[0] += 1;
-            took += r? + 2 * self.nodes[x.index()].delay;
-        }
+        let r = self.api_via(x);
+        self.nodes[x.index()].rr[0] += 1;
+        let took = r? + 2 * self.nodes[x.index()].delay;
         let quorum = self
             .etcd_leader
             .is_some_and(|l| self.etcd_reach(l) >= self.model.etcd_quorum());
@@ -1469,6 +1599,8 @@ impl Sim {
                 .filter(|_| !matches!(kind, FaultKind::StopService(_))),
         );
         self.ceph_changed(clean);
+        // Answers on their way from a holder this fault took off the VIP are lost now.
+        self.settle_in_flight();
     }
 
     /// A suspended VM: its processes stop where they are; for its peers it is silent.

@@ -313,6 +313,16 @@ pub struct Machine {
     /// comes back up to this long after a heal, and a client whose SYN went to a VIP holder
     /// that is gone reaches the new one if it took over by then.
     pub syn_rto: Duration,
+    /// What an API probe's answer takes on these machines beyond what the model counts (its
+    /// disk writes and link delays), as values to draw from, one per answer. Empty for the
+    /// seed's hardware, where that is a millisecond or so. Emulated guests spend hundreds of
+    /// milliseconds on a request: `compare` fills this from the lab's answers before the
+    /// fault, so answers in flight when a holder drops the VIP are lost as on the lab.
+    #[serde(default)]
+    pub api_overhead: Vec<Duration>,
+    /// The same for an ingress probe's answer.
+    #[serde(default)]
+    pub ingress_overhead: Vec<Duration>,
 }
 
 /// Every pinned version, in one place.
@@ -558,6 +568,8 @@ impl ClusterModel {
                 neigh_delay_probe: secs(5),
                 neigh_probes: secs(3),
                 syn_rto: secs(1),
+                api_overhead: Vec::new(),
+                ingress_overhead: Vec::new(),
             },
             versions: Versions {
                 kubernetes: "1.33.5".to_owned(),

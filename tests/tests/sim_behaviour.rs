@@ -227,6 +227,38 @@ fn a_clients_syn_retransmission_hides_syn_rto_of_a_vip_move() {
 }
 
 #[test]
+fn requests_in_flight_on_the_old_holder_are_lost_when_the_vip_moves() {
+    // The old holder drops the VIP when it hears the new one: answers still on their way from
+    // it never arrive. With writes that take long, every probe sent within one probe's
+    // latency before the move is lost; with quick ones, at most the probe of that moment.
+    let m = ClusterModel::seed(Profile::Bare);
+    let interval = m.probes.interval.as_secs_f64();
+    let mut slow = m.clone();
+    slow.etcd.fsync = Duration::from_millis(200);
+    // Two requests (/health, then a write), each two fsyncs.
+    let took = (4 * slow.etcd.fsync).as_secs_f64();
+    for seed in 1..=5 {
+        let (quick, v) = drill_with(m.clone(), "move-vip", seed);
+        assert!(v.is_empty(), "{v:?}");
+        let q = gap(&quick, Service::Api);
+        assert!(
+            q <= interval + 1e-6,
+            "seed {seed}: quick writes, api gap {q} s"
+        );
+        let (r, v) = drill_with(slow.clone(), "move-vip", seed);
+        assert!(v.is_empty(), "{v:?}");
+        let g = gap(&r, Service::Api);
+        assert!(
+            (took - interval - 1e-6..=took + interval + 1e-6).contains(&g),
+            "seed {seed}: writes of {took} s, api gap {g} s"
+        );
+        // The ingress answers in milliseconds on the same VIP.
+        let i = gap(&r, Service::Ingress);
+        assert!(i <= interval + 1e-6, "seed {seed}: ingress gap {i} s");
+    }
+}
+
+#[test]
 fn explore_finds_no_violation_in_the_model() {
     for profile in [Profile::Kubernetes, Profile::Bare] {
         let found = harness::explore::explore(&ClusterModel::seed(profile), 60, 11);
@@ -351,5 +383,35 @@ fn with_pre_vote_a_healed_member_leaves_the_leader_alone() {
             sim.run_until(t, &mut rec);
             assert_eq!(sim.etcd_leader(), Some(leader), "seed {seed} at {t:?}");
         }
+    }
+}
+
+#[test]
+fn answers_of_varied_length_interleave_the_probes_picks_on_a_silent_backend() {
+    // While a cut-off node is not yet DOWN, a bare API probe fails if its /health or its
+    // write is sent to it. Answering in milliseconds, each probe's two picks come one after
+    // the other and the failures alternate with successes. Answers that take 0.2-1.4 s (an
+    // emulated guest's) overlap: the next probes' requests come between a probe's /health and
+    // its write, the picks mix, and several probes in a row fail.
+    let m = ClusterModel::seed(Profile::Bare);
+    let interval = m.probes.interval.as_secs_f64();
+    let mut slow = m.clone();
+    slow.machine.api_overhead = (0..20)
+        .map(|i| Duration::from_millis(200 + 60 * i))
+        .collect();
+    for seed in 1..=5 {
+        let (q, v) = drill_with(m.clone(), "isolate-node", seed);
+        assert!(v.is_empty(), "{v:?}");
+        let (s, v) = drill_with(slow.clone(), "isolate-node", seed);
+        assert!(v.is_empty(), "{v:?}");
+        let (q, s) = (gap(&q, Service::Api), gap(&s, Service::Api));
+        assert!(
+            q <= interval + 1e-6,
+            "seed {seed}: quick answers, api gap {q} s"
+        );
+        assert!(
+            (2.0 * interval + 1e-6..=2.0).contains(&s),
+            "seed {seed}: slow answers, api gap {s} s"
+        );
     }
 }

@@ -10,6 +10,7 @@ use super::{default_kubeconfig, lab_model, write};
 use crate::drill::{self as run_drill, SimLab};
 use crate::lab::libvirt::drive::LibvirtLab;
 use crate::lab::Lab;
+use crate::record::Service;
 use crate::report::{self, DrillReport, ScenarioReport};
 use crate::scenario::{self, Scenario};
 use crate::sim::Sim;
@@ -255,10 +256,18 @@ pub(super) fn compare(a: &CompareArgs) -> Result<u8> {
                 break;
             }
         }
+        let sim_run = |m: &ClusterModel, seed| {
+            run_drill::run(&mut SimLab::new(Sim::new(m.clone(), seed)), s, None)
+        };
+        // The lab's answers take longer than the model's: the simulation draws the difference.
+        let own = sim_run(&model, a.seed);
+        let mut m = model.clone();
+        m.machine.api_overhead = cmp::overhead(&lab_runs, &own, Service::Api);
+        m.machine.ingress_overhead = cmp::overhead(&lab_runs, &own, Service::Ingress);
         let sim_runs: Vec<ScenarioReport> = (a.seed..a.seed + SIM_SEEDS)
-            .map(|seed| run_drill::run(&mut SimLab::new(Sim::new(model.clone(), seed)), s, None))
+            .map(|seed| sim_run(&m, seed))
             .collect();
-        rows.extend(cmp::rows(&lab_runs, &sim_runs));
+        rows.extend(cmp::rows(&lab_runs, &sim_runs, &m.machine));
         let stop = interrupted(&lab_runs);
         lab_reports.extend(lab_runs);
         sim_reports.push(sim_runs.into_iter().next().expect("SIM_SEEDS > 0"));
