@@ -52,29 +52,36 @@ pub const OVERHEAD_QUANTILES: usize = 20;
 /// Fewer answers before the fault than this, and [`overhead`] adds nothing.
 pub const OVERHEAD_SAMPLES_MIN: usize = 10;
 
-/// Answer times of a service's probes answered before the scenario's first fault.
-fn answers_before_fault(r: &ScenarioReport, service: Service) -> Vec<Duration> {
+/// Answer times of a service's probes sent at least a probe `timeout` before the scenario's
+/// first fault (so a slow answer is as likely to be kept as a quick one).
+fn answers_before_fault(r: &ScenarioReport, service: Service, timeout: Duration) -> Vec<Duration> {
     let Some(fault) = r.record.marks.iter().find(|m| m.kind == MarkKind::Fault) else {
         return Vec::new();
     };
     r.record
         .of(service)
         .iter()
-        .filter(|s| s.ok && s.at + s.latency < fault.at)
+        .filter(|s| s.ok && s.at + timeout <= fault.at)
         .map(|s| s.latency)
         .collect()
 }
 
 /// What the simulation should add to each answer of `service` to take as long as the lab's:
-/// [`OVERHEAD_QUANTILES`] quantiles of the lab runs' answer times before the first fault, each
+/// [`OVERHEAD_QUANTILES`] quantiles of the lab runs' answer times before the first fault (of
+/// probes sent at least the probe `timeout` before it), each
 /// less the simulation run's median then (not below zero). Empty when either side has fewer
 /// than [`OVERHEAD_SAMPLES_MIN`] such answers.
-pub fn overhead(lab: &[ScenarioReport], sim: &ScenarioReport, service: Service) -> Vec<Duration> {
+pub fn overhead(
+    lab: &[ScenarioReport],
+    sim: &ScenarioReport,
+    service: Service,
+    timeout: Duration,
+) -> Vec<Duration> {
     let mut measured: Vec<Duration> = lab
         .iter()
-        .flat_map(|r| answers_before_fault(r, service))
+        .flat_map(|r| answers_before_fault(r, service, timeout))
         .collect();
-    let mut own = answers_before_fault(sim, service);
+    let mut own = answers_before_fault(sim, service, timeout);
     if measured.len() < OVERHEAD_SAMPLES_MIN || own.len() < OVERHEAD_SAMPLES_MIN {
         return Vec::new();
     }
@@ -215,7 +222,7 @@ pub fn json(rows: &[Row]) -> String {
 /// compare.md: one table, a line per scenario and service.
 pub fn markdown(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| scenario | service | measured max gap (median) | predicted | error | verdict lab / sim | within 25 % | sim adds per answer |\n\
+        "| scenario | service | measured max gap (median) | predicted | error | verdict lab / sim | within 25 % | sim adds per probe |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for r in rows {
@@ -270,8 +277,8 @@ mod tests {
         assert_eq!(row(&[0.0], &[0.0]).error(), None);
     }
 
-    /// A run whose API answers took `before` ms (by probe: + the probe's number of ms, to
-    /// spread them) before a fault at 10 s and `after` ms from then on.
+    /// A run whose API answers took `before` ms (by probe: + the probe's number, to spread
+    /// them) when sent before 9 s and `after` ms from then on; the fault is at 10 s.
     fn run(before: u64, after: u64) -> ScenarioReport {
         use crate::record::{Record, Sample};
         let mut rec = Record::default();
@@ -303,18 +310,19 @@ mod tests {
 
     #[test]
     fn overhead_is_the_labs_answer_times_before_the_fault_less_the_simulations() {
-        // Lab answers before the fault: 300..=344 ms (the 5 s ones end after it); the
-        // simulation's: 40..=84 ms and five of 40 ms, median 60 ms.
-        let added = overhead(&[run(300, 5000)], &run(40, 40), Service::Api);
+        // Probes sent by 8 s (a 2 s timeout before the fault): the lab's answers took
+        // 300..=340 ms, the simulation's 40..=80 ms, median 60 ms.
+        let t = Duration::from_secs(2);
+        let added = overhead(&[run(300, 5000)], &run(40, 40), Service::Api, t);
         assert_eq!(added.len(), OVERHEAD_QUANTILES);
         let ms: Vec<u128> = added.iter().map(Duration::as_millis).collect();
-        assert_eq!((ms[0], ms[19]), (301 - 60, 343 - 60), "{ms:?}");
+        assert_eq!((ms[0], ms[19]), (301 - 60, 339 - 60), "{ms:?}");
         assert!(ms.windows(2).all(|w| w[0] <= w[1]), "{ms:?}");
         // Never below zero; nothing without answers on both sides.
-        assert!(overhead(&[run(10, 10)], &run(500, 500), Service::Api)
+        assert!(overhead(&[run(10, 10)], &run(500, 500), Service::Api, t)
             .iter()
             .all(Duration::is_zero));
-        assert!(overhead(&[run(300, 300)], &run(40, 40), Service::Ingress).is_empty());
+        assert!(overhead(&[run(300, 300)], &run(40, 40), Service::Ingress, t).is_empty());
     }
 
     #[test]

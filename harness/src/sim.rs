@@ -360,8 +360,8 @@ impl Sim {
         self.probing = on;
     }
 
-    /// Runs the simulation until `until`, moving probe samples into `rec` (times shifted by
-    /// `offset`, the drill clock's origin).
+    /// Runs the simulation until `until`, moving probe samples into `rec` (on the
+    /// simulation's clock).
     pub fn run_until(&mut self, until: Duration, rec: &mut Record) {
         while let Some(&Reverse((t, _, _))) = self.queue.peek() {
             if t > until {
@@ -381,14 +381,17 @@ impl Sim {
 
     /// Answers that arrived by now go to `pending`; so do those whose VIP holder stopped
     /// serving the VIP (went BACKUP, died, was cut off) before they arrived: its reply can no
-    /// longer come from the VIP, and the client waits for it until its timeout.
-    /// A /health answer that arrived sends its probe's write.
+    /// longer come from the VIP, and the client waits for it until its timeout; and those
+    /// whose holder's HAProxy stopped (reset). A /health answer that arrived sends its
+    /// probe's write; if that write finds no VIP holder it fails (its SYN is not sent again:
+    /// the retransmission would come 1 s later, past most of the probe's deadline).
     fn settle_in_flight(&mut self) {
         let mut k = 0;
         while k < self.in_flight.len() {
             let f = &self.in_flight[k];
             let arrived = f.sample.at + f.sample.latency <= self.now;
-            if !arrived && self.serves_vip(f.via) {
+            let reset = !self.running(f.via, Daemon::Haproxy);
+            if !arrived && self.serves_vip(f.via) && !reset {
                 k += 1;
                 continue;
             }
@@ -398,7 +401,12 @@ impl Sim {
                 then_write,
                 ..
             } = self.in_flight.swap_remove(k);
-            if !arrived {
+            if !arrived && reset {
+                // The proxy's sockets close with it: the client sees a reset at once.
+                sample.ok = false;
+                sample.latency = self.now - sample.at;
+                sample.cause = "in flight when the VIP holder's haproxy stopped".into();
+            } else if !arrived {
                 sample.ok = false;
                 sample.latency = self.model.probes.timeout;
                 sample.cause = "in flight on a VIP holder that lost the VIP".into();
@@ -1351,12 +1359,13 @@ impl Sim {
         }
         // bare: that was etcd's /health; the write follows when it is answered.
         let extra = self.overhead(Service::Api);
-        let (now, then_write) = if self.model.profile == Profile::Bare {
+        let (health_extra, then_write) = if self.model.profile == Profile::Bare {
             (extra / 2, Some(extra - extra / 2))
         } else {
             (extra, None)
         };
-        self.in_flight_or_sample(Service::Api, sent, via, api.map(|l| l + now), then_write);
+        let api = api.map(|l| l + health_extra);
+        self.in_flight_or_sample(Service::Api, sent, via, api, then_write);
         let extra = self.overhead(Service::Ingress);
         self.in_flight_or_sample(
             Service::Ingress,
@@ -1463,7 +1472,7 @@ impl Sim {
             .is_some_and(|l| self.etcd_reach(l) >= self.model.etcd_quorum());
         if !quorum {
             self.violations.push(format!(
-                "{:?}: API write acked without an etcd quorum",
+                "{:?}: API request answered without an etcd quorum",
                 self.now
             ));
         }

@@ -314,7 +314,8 @@ pub struct Machine {
     /// that is gone reaches the new one if it took over by then.
     pub syn_rto: Duration,
     /// What an API probe's answer takes on these machines beyond what the model counts (its
-    /// disk writes and link delays), as values to draw from, one per answer. Empty for the
+    /// disk writes and link delays), as values to draw from, one per probe (bare: half for
+    /// its /health, half for its write). Empty for the
     /// seed's hardware, where that is a millisecond or so. Emulated guests spend hundreds of
     /// milliseconds on a request: `compare` fills this from the lab's answers before the
     /// fault, so answers in flight when a holder drops the VIP are lost as on the lab.

@@ -262,8 +262,9 @@ pub(super) fn compare(a: &CompareArgs) -> Result<u8> {
         // The lab's answers take longer than the model's: the simulation draws the difference.
         let own = sim_run(&model, a.seed);
         let mut m = model.clone();
-        m.machine.api_overhead = cmp::overhead(&lab_runs, &own, Service::Api);
-        m.machine.ingress_overhead = cmp::overhead(&lab_runs, &own, Service::Ingress);
+        let timeout = model.probes.timeout;
+        m.machine.api_overhead = cmp::overhead(&lab_runs, &own, Service::Api, timeout);
+        m.machine.ingress_overhead = cmp::overhead(&lab_runs, &own, Service::Ingress, timeout);
         let sim_runs: Vec<ScenarioReport> = (a.seed..a.seed + SIM_SEEDS)
             .map(|seed| sim_run(&m, seed))
             .collect();

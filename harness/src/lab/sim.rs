@@ -86,4 +86,22 @@ impl Lab for SimLab {
         rec.end = rec.end.max(until - self.origin);
         Ok(())
     }
+    /// No new probes; those still in flight or retransmitting are settled (within their
+    /// timeout) and those sent by the drill's end are recorded, as a real lab's are.
+    fn finish(&mut self, rec: &mut Record) -> Result<(), Error> {
+        self.sim.set_probing(false);
+        let m = self.sim.model();
+        let until = self.sim.now() + m.probes.timeout + m.machine.syn_rto;
+        let mut shifted = Record::default();
+        self.sim.run_until(until, &mut shifted);
+        for (service, samples) in shifted.samples {
+            for mut s in samples {
+                s.at -= self.origin;
+                if s.at <= rec.end {
+                    rec.push(service, s);
+                }
+            }
+        }
+        Ok(())
+    }
 }
