@@ -75,14 +75,7 @@ impl Lab for SimLab {
     fn observe(&mut self, span: Duration, rec: &mut Record) -> Result<(), Error> {
         self.sim.set_probing(true);
         let until = self.sim.now() + span;
-        let mut shifted = Record::default();
-        self.sim.run_until(until, &mut shifted);
-        for (service, samples) in shifted.samples {
-            for mut s in samples {
-                s.at -= self.origin;
-                rec.push(service, s);
-            }
-        }
+        self.run_into(until, rec, Duration::MAX);
         rec.end = rec.end.max(until - self.origin);
         Ok(())
     }
@@ -92,16 +85,25 @@ impl Lab for SimLab {
         self.sim.set_probing(false);
         let m = self.sim.model();
         let until = self.sim.now() + m.probes.timeout + m.machine.syn_rto;
+        let end = rec.end;
+        self.run_into(until, rec, end);
+        Ok(())
+    }
+}
+
+impl SimLab {
+    /// Runs the simulation until `until`, appending to `rec`, on the drill's clock, the
+    /// samples sent by `last`.
+    fn run_into(&mut self, until: Duration, rec: &mut Record, last: Duration) {
         let mut shifted = Record::default();
         self.sim.run_until(until, &mut shifted);
         for (service, samples) in shifted.samples {
             for mut s in samples {
                 s.at -= self.origin;
-                if s.at <= rec.end {
+                if s.at <= last {
                     rec.push(service, s);
                 }
             }
         }
-        Ok(())
     }
 }
