@@ -1,24 +1,32 @@
 //! Inventories: the seed's Ansible-style YAML, or hadrill's native form, into a [`ClusterModel`].
 //!
-//! Two readers feed one [`Spec`] (hosts with their groups and variables, cluster options), and
+//! Two readers feed one `Spec` (hosts with their groups and variables, cluster options), and
 //! one builder checks it and fills the model. The Ansible form is read as it is
 //! (`all.children.GROUP.hosts.HOST` with `ansible_host`); in the native form the groups that
 //! can be derived are computed, not typed twice: `kube` is every node, `zero-master` the first
-//! master, `other-master` the rest.
+//! master, `other-master` the rest. In the Ansible form the VIP is the one host of the `vip`
+//! group; `all.vars.vip` (and `vip_name`) give it when there is no such group, and are refused
+//! when they differ from it.
 //!
 //! **Invariant:** a bad inventory is an [`Error`] naming the file and the field, never a panic;
 //! doubtful but workable input (an even number of masters, a pool that acknowledges writes
-//! with one copy, a storage host with no device named) gives a warning instead.
-//! The only IO is reading the file and checking that SSH key files can be opened.
+//! with one copy, a storage host with no device named) gives a warning instead. Errors and
+//! warnings are one printable line: values and keys in them are shown with [`shown`].
+//! **Invariant:** every value is checked where it is read against its [`Kind`] (so the error
+//! names its own field), and the model built is checked whole by [`ClusterModel::check`]
+//! (ports, addresses, names given twice), whose fields are mapped back to the inventory's.
+//! The only IO is reading the file through the size cap ([`yaml::read`]) and checking that SSH
+//! key files can be opened.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use crate::model::{ClusterModel, Node, Profile, Ssh};
+use crate::model::{self, check_port, ClusterModel, Kind, Node, NodeField, Profile, Ssh};
+use crate::text::{self, shown};
 use crate::yaml;
 
 /// A checked inventory: the model, and what the user should hear about it.
@@ -26,34 +34,40 @@ use crate::yaml;
 pub struct Inventory {
     /// The cluster.
     pub model: ClusterModel,
-    /// Doubts that do not stop the run, one line each.
+    /// Doubts that do not stop the run, one printable line each.
     pub warnings: Vec<String>,
 }
 
 /// An inventory that could not be read or checked.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The file could not be read.
-    #[error("{path}: cannot read")]
+    /// The file could not be read: missing, unreadable, over the size cap, not text. The
+    /// reason is part of the one line (as an `Invalid`'s message is), not a `#[source]` that
+    /// a caller would print a second time.
+    #[error("{}: {reason}", shown_path(path))]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        reason: text::ReadError,
     },
     /// The file is not a valid inventory.
-    #[error("{path}:{line}: {field}: {message}")]
+    #[error("{}{}: {field}: {message}", shown_path(path), line.map(|l| format!(":{l}")).unwrap_or_default())]
     Invalid {
         /// The file.
         path: PathBuf,
-        /// 1-based line (0 when unknown).
-        line: u64,
-        /// Where in the document (`all.children.storage.hosts.rice`).
+        /// 1-based line, when known.
+        line: Option<u64>,
+        /// Where in the document (`all.children.storage.hosts.rice`), printable.
         field: String,
-        /// What is wrong.
+        /// What is wrong, one printable line.
         message: String,
     },
+}
+
+/// A file name as an error shows it: printable, not cut.
+fn shown_path(path: &Path) -> String {
+    text::one_line(&path.to_string_lossy())
 }
 
 /// The groups of the seed's inventory.
@@ -107,7 +121,7 @@ struct Options {
     kubernetes_version: Option<String>,
     pod_cidr: Option<String>,
     service_cidr: Option<String>,
-    vip: Option<Ipv4Addr>,
+    vip: Option<String>,
     vip_name: Option<String>,
     vip_interface: Option<String>,
     prefix_len: Option<u8>,
@@ -116,10 +130,12 @@ struct Options {
     storage_device: Option<String>,
     ceph_pool_size: Option<u32>,
     ceph_pool_min_size: Option<u32>,
+    /// etcd's `--pre-vote` (kubeadm's etcd 3.5 has it on, Debian 12's etcd 3.4 off).
+    etcd_pre_vote: Option<bool>,
 }
 
 impl Options {
-    const KEYS: [&'static str; 13] = [
+    const KEYS: [&'static str; 14] = [
         "name",
         "kubernetes_version",
         "pod_cidr",
@@ -133,12 +149,90 @@ impl Options {
         "storage_device",
         "ceph_pool_size",
         "ceph_pool_min_size",
+        "etcd_pre_vote",
     ];
+
+    /// Each option against its kind, where the form keeps it (`all.vars.` or `cluster.`).
+    fn check(&self, form: Form) -> Result<(), Field> {
+        let strings = [
+            ("name", Kind::Name, &self.name),
+            (
+                "kubernetes_version",
+                Kind::KubernetesVersion,
+                &self.kubernetes_version,
+            ),
+            ("pod_cidr", Kind::Ipv4Cidr, &self.pod_cidr),
+            ("service_cidr", Kind::Ipv4Cidr, &self.service_cidr),
+            ("vip_name", Kind::DnsName, &self.vip_name),
+            ("vip_interface", Kind::InterfaceName, &self.vip_interface),
+            ("storage_device", Kind::DevicePath, &self.storage_device),
+        ];
+        for (key, kind, value) in strings {
+            if let Some(v) = value {
+                kind.check(v).map_err(|m| (form.option(key), m))?;
+            }
+        }
+        for (key, port) in [
+            ("api_port", self.api_port),
+            ("ingress_port", self.ingress_port),
+        ] {
+            if let Some(p) = port {
+                check_port(p).map_err(|m| (form.option(key), m))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Which form an inventory is in: it decides the names of its fields in errors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Form {
+    #[default]
+    Ansible,
+    Native,
+}
+
+impl Form {
+    /// Where a cluster option is written.
+    fn option(self, key: &str) -> String {
+        match self {
+            Form::Ansible => format!("all.vars.{key}"),
+            Form::Native => format!("cluster.{key}"),
+        }
+    }
+
+    /// Where the form lists its hosts.
+    fn hosts(self) -> &'static str {
+        match self {
+            Form::Ansible => "all.children",
+            Form::Native => "nodes",
+        }
+    }
+
+    /// A host's field for a node field, after the host's own path.
+    fn host_key(self, f: NodeField) -> String {
+        let (ansible, native) = match f {
+            NodeField::Name if self == Form::Ansible => return String::new(),
+            NodeField::Name => return ".name".to_owned(),
+            NodeField::Address => ("ansible_host", "address"),
+            NodeField::SshUser => ("ansible_user", "ssh.user"),
+            NodeField::SshPort => ("ansible_port", "ssh.port"),
+            NodeField::SshKey => ("ansible_ssh_private_key_file", "ssh.key"),
+            NodeField::StorageDevice(j) => return format!(".storage_devices[{j}]"),
+        };
+        match self {
+            Form::Ansible => format!(".{ansible}"),
+            Form::Native => format!(".{native}"),
+        }
+    }
 }
 
 /// Per-host SSH settings and devices, from Ansible host/group vars or the native node entry.
 #[derive(Clone, Debug, Default)]
 struct HostVars {
+    /// Where they were written (`all.children.storage.vars`, `nodes[0]`; empty for the native
+    /// form's `ssh:`), for errors.
+    field: String,
     address: Option<String>,
     user: Option<String>,
     port: Option<u16>,
@@ -158,11 +252,21 @@ struct HostSpec {
     groups: BTreeSet<Group>,
 }
 
+/// The VIP as a reader found it, with where each part was written.
+#[derive(Clone, Debug)]
+struct VipSpec {
+    name: Option<String>,
+    name_field: String,
+    address: String,
+    field: String,
+}
+
 /// What both readers produce: hosts in inventory order, the VIP, options.
 #[derive(Clone, Debug, Default)]
 struct Spec {
+    form: Form,
     hosts: Vec<HostSpec>,
-    vip: Option<(String, String)>,
+    vip: Option<VipSpec>,
     options: Options,
     /// SSH defaults for every host.
     defaults: HostVars,
@@ -171,13 +275,15 @@ struct Spec {
     warnings: Vec<String>,
 }
 
+/// A field path and what is wrong there.
 type Field = (String, String);
 
-/// Reads and checks an inventory file for a profile.
+/// Reads and checks an inventory file for a profile. The file is read through the size cap:
+/// an endless one (`/dev/zero`) is refused after at most one byte more than the cap.
 pub fn load(path: &Path, profile: Profile) -> Result<Inventory, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+    let text = yaml::read(path).map_err(|reason| Error::Read {
         path: path.to_owned(),
-        source,
+        reason,
     })?;
     parse(path, &text, profile)
 }
@@ -185,18 +291,15 @@ pub fn load(path: &Path, profile: Profile) -> Result<Inventory, Error> {
 /// Parses and checks an inventory from text; `path` is used in errors and to resolve relative
 /// key paths.
 pub fn parse(path: &Path, text: &str, profile: Profile) -> Result<Inventory, Error> {
-    let invalid = |(field, message): Field| Error::Invalid {
+    let error = |line: u64, field: &str, message: &str| Error::Invalid {
         path: path.to_owned(),
-        line: yaml::line_of_key(text, &field),
-        field,
-        message,
+        line: (line > 0).then_some(line),
+        field: text::printable(field),
+        message: text::one_line(message),
     };
-    let from_yaml = |e: yaml::Error| Error::Invalid {
-        path: path.to_owned(),
-        line: e.line,
-        field: e.field,
-        message: e.message,
-    };
+    let invalid =
+        |(field, message): Field| error(yaml::line_of_key(text, &field), &field, &message);
+    let from_yaml = |e: yaml::Error| error(e.line, &e.field, &e.message);
     // The two forms are told apart by their top-level keys, then read with precise errors.
     let top: IndexMap<String, serde_json::Value> = yaml::from_str(text).map_err(from_yaml)?;
     let spec = if top.contains_key("all") {
@@ -207,7 +310,11 @@ pub fn parse(path: &Path, text: &str, profile: Profile) -> Result<Inventory, Err
         native::spec(root).map_err(invalid)?
     };
     let base = path.parent().unwrap_or(Path::new("."));
-    build(spec, profile, base).map_err(invalid)
+    let mut inventory = build(spec, profile, base).map_err(invalid)?;
+    for w in &mut inventory.warnings {
+        *w = text::one_line(w);
+    }
+    Ok(inventory)
 }
 
 mod ansible {
@@ -231,13 +338,38 @@ mod ansible {
         pub children: Option<IndexMap<String, Option<GroupDoc>>>,
     }
 
+    type Vars = IndexMap<String, serde_json::Value>;
+
     /// `hosts:` is a map of hosts to their vars, or (as in the seed's `worker: {hosts: andy}`)
     /// a single host name.
-    #[derive(Debug, Deserialize)]
-    #[serde(untagged)]
+    #[derive(Debug)]
     pub(super) enum Hosts {
         One(String),
-        Map(IndexMap<String, Option<IndexMap<String, serde_json::Value>>>),
+        Map(IndexMap<String, Option<Vars>>),
+    }
+
+    /// By hand rather than `untagged`, so that a wrong value is told what is expected.
+    impl<'de> Deserialize<'de> for Hosts {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> serde::de::Visitor<'de> for Visitor {
+                type Value = Hosts;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a host name or a mapping of host names to their variables")
+                }
+                fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Hosts, E> {
+                    Ok(Hosts::One(s.to_owned()))
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    map: A,
+                ) -> Result<Hosts, A::Error> {
+                    let d = serde::de::value::MapAccessDeserializer::new(map);
+                    Deserialize::deserialize(d).map(Hosts::Map)
+                }
+            }
+            d.deserialize_any(Visitor)
+        }
     }
 
     pub(super) fn spec(root: &Root) -> Result<Spec, Field> {
@@ -270,7 +402,11 @@ mod ansible {
                 let known: Vec<&str> = Group::ALL.iter().map(|g| g.as_str()).collect();
                 (
                     field.clone(),
-                    format!("unknown group `{name}` (expected {})", known.join(", ")),
+                    format!(
+                        "unknown group {} (expected {})",
+                        shown(name),
+                        known.join(", ")
+                    ),
                 )
             })?;
             let Some(group) = group else { continue };
@@ -286,7 +422,54 @@ mod ansible {
             };
             add_group(&mut spec, g, &field, group.hosts.as_ref(), &group_vars)?;
         }
+        vip_from_vars(&mut spec)?;
         Ok(spec)
+    }
+
+    /// `all.vars.vip` and `vip_name`: the VIP when there is no `vip` group; with one, they
+    /// must say what it says.
+    fn vip_from_vars(spec: &mut Spec) -> Result<(), Field> {
+        let o = &spec.options;
+        if let Some(text) = &o.vip {
+            let addr = parse_ipv4(text).map_err(|m| ("all.vars.vip".to_owned(), m))?;
+            match &spec.vip {
+                None => {
+                    spec.vip = Some(VipSpec {
+                        name: o.vip_name.clone(),
+                        name_field: "all.vars.vip_name".into(),
+                        address: text.clone(),
+                        field: "all.vars.vip".into(),
+                    });
+                    return Ok(());
+                }
+                Some(v) if parse_ipv4(&v.address).is_ok_and(|a| a != addr) => {
+                    return Err((
+                        "all.vars.vip".into(),
+                        format!(
+                            "{} differs from the vip group's address {}: give the VIP once",
+                            shown(text),
+                            shown(&v.address)
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        match (&spec.vip, &o.vip_name) {
+            (None, Some(_)) => Err((
+                "all.vars.vip_name".into(),
+                "names a VIP that is not given (no vip group, no all.vars.vip)".into(),
+            )),
+            (Some(v), Some(n)) if v.name.as_ref() != Some(n) => Err((
+                "all.vars.vip_name".into(),
+                format!(
+                    "{} differs from the vip group's host name {}: give the VIP once",
+                    shown(n),
+                    shown(v.name.as_deref().unwrap_or_default())
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn add_group(
@@ -296,44 +479,42 @@ mod ansible {
         hosts: Option<&Hosts>,
         group_vars: &HostVars,
     ) -> Result<(), Field> {
-        let entries: Vec<(String, Option<&IndexMap<String, serde_json::Value>>)> = match hosts {
+        let entries: Vec<(String, Option<&Vars>)> = match hosts {
             None => Vec::new(),
             Some(Hosts::One(name)) => vec![(name.clone(), None)],
             Some(Hosts::Map(m)) => m.iter().map(|(k, v)| (k.clone(), v.as_ref())).collect(),
         };
         for (name, vars) in entries {
             let hfield = format!("{field}.hosts.{name}");
+            let kind = if g == Group::Vip {
+                Kind::DnsName
+            } else {
+                Kind::HostName
+            };
+            kind.check(&name).map_err(|m| (hfield.clone(), m))?;
             let vars = match vars {
                 Some(v) => host_vars(&hfield, v)?,
                 None => HostVars::default(),
             };
             if g == Group::Vip {
-                if spec.vip.is_some() {
-                    return Err((hfield, "the vip group holds one address".into()));
-                }
-                let addr = vars.address.ok_or_else(|| {
-                    (
-                        format!("{hfield}.ansible_host"),
-                        "missing: the VIP's address".into(),
-                    )
-                })?;
-                spec.vip = Some((name, addr));
+                add_vip(spec, name, &hfield, vars)?;
                 continue;
             }
             let pos = spec.hosts.iter().position(|h| h.name == name);
-            let host = match pos {
-                Some(i) => &mut spec.hosts[i],
-                None => {
-                    spec.hosts.push(HostSpec {
-                        name: name.clone(),
+            let i = pos.unwrap_or_else(|| {
+                spec.hosts.push(HostSpec {
+                    name: name.clone(),
+                    field: hfield.clone(),
+                    vars: HostVars {
                         field: hfield.clone(),
-                        vars: HostVars::default(),
-                        group_vars: Vec::new(),
-                        groups: BTreeSet::new(),
-                    });
-                    spec.hosts.last_mut().expect("just pushed")
-                }
-            };
+                        ..HostVars::default()
+                    },
+                    group_vars: Vec::new(),
+                    groups: BTreeSet::new(),
+                });
+                spec.hosts.len() - 1
+            });
+            let host = &mut spec.hosts[i];
             host.groups.insert(g);
             merge(&mut host.vars, vars, &hfield)?;
             host.group_vars.push(group_vars.clone());
@@ -341,12 +522,28 @@ mod ansible {
         Ok(())
     }
 
+    /// The one host of the `vip` group: its name is the VIP's DNS name, its address the VIP.
+    fn add_vip(spec: &mut Spec, name: String, field: &str, vars: HostVars) -> Result<(), Field> {
+        if spec.vip.is_some() {
+            return Err((field.to_owned(), "the vip group holds one address".into()));
+        }
+        let address = vars.address.ok_or_else(|| {
+            (
+                format!("{field}.ansible_host"),
+                "missing: the VIP's address".into(),
+            )
+        })?;
+        spec.vip = Some(VipSpec {
+            name: Some(name),
+            name_field: field.to_owned(),
+            address,
+            field: format!("{field}.ansible_host"),
+        });
+        Ok(())
+    }
+
     /// Vars of one group: host settings for its hosts; cluster options belong in `all.vars`.
-    fn group_vars(
-        field: &str,
-        vars: &IndexMap<String, serde_json::Value>,
-        warnings: &mut Vec<String>,
-    ) -> Result<HostVars, Field> {
+    fn group_vars(field: &str, vars: &Vars, warnings: &mut Vec<String>) -> Result<HostVars, Field> {
         let mut host = IndexMap::new();
         for (k, v) in vars {
             if Options::KEYS.contains(&k.as_str()) {
@@ -407,24 +604,40 @@ mod ansible {
         )
     }
 
-    fn host_vars(
-        field: &str,
-        vars: &IndexMap<String, serde_json::Value>,
-    ) -> Result<HostVars, Field> {
-        let mut hv = HostVars::default();
+    /// A host's (or a group's, or `all`'s) variables, each checked against its kind.
+    fn host_vars(field: &str, vars: &Vars) -> Result<HostVars, Field> {
+        let mut hv = HostVars {
+            field: field.to_owned(),
+            ..HostVars::default()
+        };
         for (k, v) in vars {
             let f = format!("{field}.{k}");
+            let checked = |kind: Kind| {
+                let s = string(&f, v)?;
+                kind.check(&s).map(|()| s).map_err(|m| (f.clone(), m))
+            };
             match k.as_str() {
                 "ansible_host" => hv.address = Some(string(&f, v)?),
-                "ansible_user" => hv.user = Some(string(&f, v)?),
+                "ansible_user" => hv.user = Some(checked(Kind::UserName)?),
                 "ansible_port" => hv.port = Some(port(&f, v)?),
-                "ansible_ssh_private_key_file" => hv.key = Some(string(&f, v)?),
-                "storage_devices" => hv.storage_devices = Some(list(&f, v)?),
-                other if other.starts_with("ansible_") => {}
+                "ansible_ssh_private_key_file" => hv.key = Some(checked(Kind::KeyPath)?),
+                "storage_devices" => hv.storage_devices = Some(devices(&f, v)?),
+                // Ansible's own variables (ansible_python_interpreter, …) are not hadrill's;
+                // a key that is no variable name is a typo, not one of them.
+                other if other.starts_with("ansible_") && variable_name(other) => {}
+                other if other.starts_with("ansible_") => {
+                    return Err((
+                        f.clone(),
+                        format!(
+                            "{} is not a variable name (letters, digits, _)",
+                            shown(other)
+                        ),
+                    ))
+                }
                 other => {
                     return Err((
                         f.clone(),
-                        format!("unknown host variable `{other}` (ansible_host, ansible_user, ansible_port, ansible_ssh_private_key_file, storage_devices)"),
+                        format!("unknown host variable {} (ansible_host, ansible_user, ansible_port, ansible_ssh_private_key_file, storage_devices)", shown(other)),
                     ))
                 }
             }
@@ -433,10 +646,7 @@ mod ansible {
     }
 
     /// Splits `vars` into cluster options, SSH defaults and warnings about unknown keys.
-    fn split_vars(
-        field: &str,
-        vars: &IndexMap<String, serde_json::Value>,
-    ) -> Result<(Options, HostVars, Vec<String>), Field> {
+    fn split_vars(field: &str, vars: &Vars) -> Result<(Options, HostVars, Vec<String>), Field> {
         let mut opts = serde_json::Map::new();
         let mut ssh = IndexMap::new();
         let mut warnings = Vec::new();
@@ -449,8 +659,13 @@ mod ansible {
                 warnings.push(format!("{field}.{k}: unknown variable, ignored"));
             }
         }
-        let options: Options = serde_json::from_value(serde_json::Value::Object(opts))
-            .map_err(|e| (field.to_owned(), e.to_string()))?;
+        let options: Options = yaml::from_value(serde_json::Value::Object(opts)).map_err(|e| {
+            (
+                format!("{field}.{}", e.field).replace(".(document)", ""),
+                e.message,
+            )
+        })?;
+        options.check(Form::Ansible)?;
         let defaults = host_vars(field, &ssh)?;
         if defaults.address.is_some() {
             return Err((
@@ -461,32 +676,64 @@ mod ansible {
         Ok((options, defaults, warnings))
     }
 
+    /// An Ansible variable name: a letter or `_`, then letters, digits and `_`.
+    fn variable_name(k: &str) -> bool {
+        k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    }
+
+    /// What a value holds, for "expected …, found …".
+    fn found(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::Null => "nothing".into(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::String(s) => shown(s),
+            serde_json::Value::Array(_) => "a list".into(),
+            serde_json::Value::Object(_) => "a mapping".into(),
+        }
+    }
+
     fn string(f: &str, v: &serde_json::Value) -> Result<String, Field> {
         match v {
             serde_json::Value::String(s) => Ok(s.clone()),
             serde_json::Value::Number(n) => Ok(n.to_string()),
-            _ => Err((f.to_owned(), "expected a string".into())),
+            other => Err((
+                f.to_owned(),
+                format!("expected a string, found {}", found(other)),
+            )),
         }
     }
 
     fn port(f: &str, v: &serde_json::Value) -> Result<u16, Field> {
         let s = string(f, v)?;
-        s.parse::<u16>()
-            .ok()
-            .filter(|&p| p > 0)
-            .ok_or_else(|| (f.to_owned(), format!("`{s}` is not a TCP port")))
+        let p = s.parse::<u16>().map_err(|_| {
+            (
+                f.to_owned(),
+                format!("{} is not a TCP port (1–65535)", shown(&s)),
+            )
+        })?;
+        check_port(p).map(|()| p).map_err(|m| (f.to_owned(), m))
     }
 
-    fn list(f: &str, v: &serde_json::Value) -> Result<Vec<String>, Field> {
-        match v {
+    /// A list of device paths (or one path), each an absolute path, none twice.
+    fn devices(f: &str, v: &serde_json::Value) -> Result<Vec<String>, Field> {
+        let list = match v {
             serde_json::Value::Array(items) => items
                 .iter()
                 .enumerate()
                 .map(|(i, x)| string(&format!("{f}[{i}]"), x))
-                .collect(),
-            serde_json::Value::String(s) => Ok(vec![s.clone()]),
-            _ => Err((f.to_owned(), "expected a list of device paths".into())),
-        }
+                .collect::<Result<Vec<_>, _>>()?,
+            serde_json::Value::String(s) => vec![s.clone()],
+            other => {
+                return Err((
+                    f.to_owned(),
+                    format!("expected a list of device paths, found {}", found(other)),
+                ))
+            }
+        };
+        model::check_devices(&list).map_err(|(i, m)| (format!("{f}[{i}]"), m))?;
+        Ok(list)
     }
 }
 
@@ -518,6 +765,26 @@ mod native {
         key: Option<String>,
     }
 
+    impl SshDoc {
+        /// Each setting against its kind; `field` is where the block is (`ssh`, `nodes[0].ssh`).
+        fn check(&self, field: &str) -> Result<(), Field> {
+            if let Some(u) = &self.user {
+                Kind::UserName
+                    .check(u)
+                    .map_err(|m| (format!("{field}.user"), m))?;
+            }
+            if let Some(p) = self.port {
+                check_port(p).map_err(|m| (format!("{field}.port"), m))?;
+            }
+            if let Some(k) = &self.key {
+                Kind::KeyPath
+                    .check(k)
+                    .map_err(|m| (format!("{field}.key"), m))?;
+            }
+            Ok(())
+        }
+    }
+
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct NodeDoc {
@@ -540,48 +807,27 @@ mod native {
     ];
 
     pub(super) fn spec(root: Root) -> Result<Spec, Field> {
+        root.cluster.check(Form::Native)?;
+        root.ssh.check("ssh")?;
         let vip = root
             .cluster
             .vip
+            .clone()
             .ok_or_else(|| ("cluster.vip".to_owned(), "missing".to_owned()))?;
         let vip_name = root
             .cluster
             .vip_name
             .clone()
             .unwrap_or_else(|| "vip".into());
+        if root.nodes.len() > model::NODES_MAX {
+            return Err((
+                "nodes".into(),
+                format!("{} nodes: at most {}", root.nodes.len(), model::NODES_MAX),
+            ));
+        }
         let mut hosts = Vec::new();
         for (i, n) in root.nodes.into_iter().enumerate() {
-            let field = format!("nodes[{i}]");
-            let mut groups = BTreeSet::from([Group::Kube]);
-            let roles = n
-                .roles
-                .unwrap_or_else(|| ROLES.iter().map(|(r, _)| (*r).to_owned()).collect());
-            for (j, r) in roles.iter().enumerate() {
-                let g = ROLES
-                    .iter()
-                    .find(|(name, _)| name == r)
-                    .map(|(_, g)| *g)
-                    .ok_or_else(|| {
-                        (
-                            format!("{field}.roles[{j}]"),
-                            format!("unknown role `{r}` (master, worker, proxy, storage)"),
-                        )
-                    })?;
-                groups.insert(g);
-            }
-            hosts.push(HostSpec {
-                name: n.name,
-                field,
-                vars: HostVars {
-                    address: Some(n.address),
-                    user: n.ssh.user,
-                    port: n.ssh.port,
-                    key: n.ssh.key,
-                    storage_devices: n.storage_devices,
-                },
-                group_vars: Vec::new(),
-                groups,
-            });
+            hosts.push(host(i, n)?);
         }
         let masters: Vec<usize> = (0..hosts.len())
             .filter(|&i| hosts[i].groups.contains(&Group::KubeMaster))
@@ -594,8 +840,14 @@ mod native {
             });
         }
         Ok(Spec {
+            form: Form::Native,
             hosts,
-            vip: Some((vip_name, vip.to_string())),
+            vip: Some(VipSpec {
+                name: Some(vip_name),
+                name_field: "cluster.vip_name".into(),
+                address: vip,
+                field: "cluster.vip".into(),
+            }),
             options: root.cluster,
             defaults: HostVars {
                 user: root.ssh.user,
@@ -607,11 +859,56 @@ mod native {
             warnings: Vec::new(),
         })
     }
+
+    /// One node entry, its values checked, its roles as groups.
+    fn host(i: usize, n: NodeDoc) -> Result<HostSpec, Field> {
+        let field = format!("nodes[{i}]");
+        Kind::HostName
+            .check(&n.name)
+            .map_err(|m| (format!("{field}.name"), m))?;
+        n.ssh.check(&format!("{field}.ssh"))?;
+        if let Some(list) = &n.storage_devices {
+            model::check_devices(list)
+                .map_err(|(j, m)| (format!("{field}.storage_devices[{j}]"), m))?;
+        }
+        let mut groups = BTreeSet::from([Group::Kube]);
+        let roles = n
+            .roles
+            .unwrap_or_else(|| ROLES.iter().map(|(r, _)| (*r).to_owned()).collect());
+        for (j, r) in roles.iter().enumerate() {
+            let g = ROLES
+                .iter()
+                .find(|(name, _)| name == r)
+                .map(|(_, g)| *g)
+                .ok_or_else(|| {
+                    (
+                        format!("{field}.roles[{j}]"),
+                        format!("unknown role {} (master, worker, proxy, storage)", shown(r)),
+                    )
+                })?;
+            groups.insert(g);
+        }
+        Ok(HostSpec {
+            name: n.name,
+            field: field.clone(),
+            vars: HostVars {
+                field,
+                address: Some(n.address),
+                user: n.ssh.user,
+                port: n.ssh.port,
+                key: n.ssh.key,
+                storage_devices: n.storage_devices,
+            },
+            group_vars: Vec::new(),
+            groups,
+        })
+    }
 }
 
 /// Checks a spec and builds the model.
 fn build(spec: Spec, profile: Profile, base: &Path) -> Result<Inventory, Field> {
     let Spec {
+        form,
         hosts,
         vip,
         options: o,
@@ -620,62 +917,121 @@ fn build(spec: Spec, profile: Profile, base: &Path) -> Result<Inventory, Field> 
         mut warnings,
     } = spec;
     if hosts.is_empty() {
-        return Err(("(document)".into(), "no hosts".into()));
+        return Err((form.hosts().into(), "no hosts".into()));
     }
-    check_groups(&hosts)?;
-    let (vip_name, vip_text) = vip.ok_or_else(|| {
-        (
-            "all.children.vip".to_owned(),
-            "missing: the VIP's address".to_owned(),
-        )
-    })?;
-    let vip: Ipv4Addr = vip_text.parse().map_err(|_| {
-        (
-            "all.children.vip".to_owned(),
-            format!("`{vip_text}` is not an IPv4 address"),
-        )
-    })?;
-    let prefix_len = o.prefix_len.unwrap_or(24);
-    if !(8..=30).contains(&prefix_len) {
+    if hosts.len() > model::NODES_MAX {
+        let n = hosts.len();
         return Err((
-            "prefix_len".into(),
-            format!("{prefix_len} is not a usable prefix length (8–30)"),
+            form.hosts().into(),
+            format!("{n} hosts: at most {}", model::NODES_MAX),
         ));
     }
+    check_groups(&hosts)?;
+    let vip = vip.ok_or_else(|| {
+        (
+            "all.children.vip".to_owned(),
+            "missing: the VIP's address (a vip group with one host, or all.vars.vip)".to_owned(),
+        )
+    })?;
+    let vip_address = parse_ipv4(&vip.address).map_err(|m| (vip.field.clone(), m))?;
     let default_device = o
         .storage_device
         .clone()
         .unwrap_or_else(|| "/dev/sdb".into());
-    check_device("storage_device", &default_device)?;
     let mut nodes = Vec::new();
-    let mut first_proxy = true;
     for h in &hosts {
-        let node = node(
-            h,
-            &defaults,
-            &default_device,
+        let at = Defaults {
+            form,
+            vars: &defaults,
+            device: &default_device,
             masters_schedulable,
             base,
-            &mut warnings,
-        )?;
-        let mut node = node;
+        };
+        let mut node = node(h, &at, &mut warnings)?;
         if node.proxy {
-            node.vrrp_initial_master = first_proxy;
-            node.vrrp_priority = if first_proxy { 101 } else { 100 };
-            first_proxy = false;
+            let first = !nodes.iter().any(|n: &Node| n.proxy);
+            node.vrrp_initial_master = first;
+            node.vrrp_priority = if first { 101 } else { 100 };
         }
         nodes.push(node);
     }
-    check_addresses(&hosts, &nodes, vip, prefix_len)?;
     let mut model = ClusterModel::seed(profile);
     model.nodes = nodes;
-    model.vip = vip;
-    model.vip_name = Some(vip_name);
-    model.prefix_len = prefix_len;
+    model.vip = vip_address;
+    model.vip_name.clone_from(&vip.name);
+    model.prefix_len = o.prefix_len.unwrap_or(24);
     model.default_storage_device = default_device;
     model.kube.masters_schedulable = masters_schedulable;
-    apply_options(&mut model, &o, &mut warnings)?;
+    apply_options(&mut model, &o);
+    let names = Names {
+        form,
+        hosts: &hosts,
+        defaults: &defaults,
+        vip: &vip,
+    };
+    model
+        .check()
+        .map_err(|e| (names.field(e.field), e.message))?;
+    warnings.extend(doubts(&model));
     Ok(Inventory { model, warnings })
+}
+
+/// Where an inventory wrote what [`ClusterModel::check`] refers to.
+struct Names<'a> {
+    form: Form,
+    hosts: &'a [HostSpec],
+    defaults: &'a HostVars,
+    vip: &'a VipSpec,
+}
+
+impl Names<'_> {
+    fn field(&self, f: model::Field) -> String {
+        use model::Field as F;
+        let form = self.form;
+        let option = match f {
+            F::Name => "name",
+            F::VipInterface => "vip_interface",
+            F::PrefixLen => "prefix_len",
+            F::DefaultStorageDevice => "storage_device",
+            F::ApiPort => "api_port",
+            F::IngressPort => "ingress_port",
+            F::PodCidr => "pod_cidr",
+            F::ServiceCidr => "service_cidr",
+            F::KubernetesVersion => "kubernetes_version",
+            F::CephPoolSize => "ceph_pool_size",
+            F::CephPoolMinSize => "ceph_pool_min_size",
+            F::Vip => return self.vip.field.clone(),
+            F::VipName => return self.vip.name_field.clone(),
+            F::Nodes => return form.hosts().to_owned(),
+            F::Proxies if form == Form::Ansible => return "all.children.proxy".to_owned(),
+            F::Proxies => return "nodes".to_owned(),
+            F::Node(i, nf) => return self.node_field(i, nf),
+            F::Setting(path) => return path.to_owned(),
+        };
+        form.option(option)
+    }
+
+    /// A node's field where its value was written: on the host, in a group, or cluster-wide.
+    fn node_field(&self, i: usize, nf: NodeField) -> String {
+        let Some(h) = self.hosts.get(i) else {
+            return self.form.hosts().to_owned();
+        };
+        let d = self.defaults;
+        let from = match nf {
+            NodeField::Name | NodeField::Address => &h.vars,
+            NodeField::SshUser => source(h, d, |v| v.user.is_some()),
+            NodeField::SshPort => source(h, d, |v| v.port.is_some()),
+            NodeField::SshKey => source(h, d, |v| v.key.is_some()),
+            NodeField::StorageDevice(_) => source(h, d, |v| v.storage_devices.is_some()),
+        };
+        from.at(self.form, nf)
+    }
+}
+
+/// An IPv4 address, or why not (the value shown).
+fn parse_ipv4(text: &str) -> Result<Ipv4Addr, String> {
+    text.parse()
+        .map_err(|_| format!("{} is not an IPv4 address", shown(text)))
 }
 
 /// Group rules that hold whatever the form: masters, zero-master and other-master agree.
@@ -715,48 +1071,43 @@ fn check_groups(hosts: &[HostSpec]) -> Result<(), Field> {
         if z.name != masters[0].name {
             return Err((
                 z.field.clone(),
-                format!("zero-master must be the first master ({})", masters[0].name),
+                format!(
+                    "zero-master must be the first master ({})",
+                    shown(&masters[0].name)
+                ),
             ));
         }
     }
     Ok(())
 }
 
-fn node(
-    h: &HostSpec,
-    defaults: &HostVars,
-    default_device: &str,
+/// What every host starts from: cluster-wide SSH settings and device, where keys are found.
+struct Defaults<'a> {
+    form: Form,
+    vars: &'a HostVars,
+    device: &'a str,
     masters_schedulable: bool,
-    base: &Path,
-    warnings: &mut Vec<String>,
-) -> Result<Node, Field> {
+    base: &'a Path,
+}
+
+fn node(h: &HostSpec, at: &Defaults<'_>, warnings: &mut Vec<String>) -> Result<Node, Field> {
     let has = |g: Group| h.groups.contains(&g);
+    let address_field = format!("{}{}", h.field, at.form.host_key(NodeField::Address));
     let text = h.vars.address.clone().ok_or_else(|| {
         (
-            format!("{}.ansible_host", h.field),
+            address_field.clone(),
             "missing: an IPv4 address is needed for every host".to_owned(),
         )
     })?;
-    let address: Ipv4Addr = text.parse().map_err(|_| {
-        (
-            format!("{}.ansible_host", h.field),
-            format!("`{text}` is not an IPv4 address"),
-        )
-    })?;
-    if !valid_name(&h.name) {
-        return Err((
-            h.field.clone(),
-            format!("`{}` is not a host name (letters, digits, -)", h.name),
-        ));
-    }
+    let address = parse_ipv4(&text).map_err(|m| (address_field, m))?;
     let storage_devices = if has(Group::Storage) {
-        match &var(h, defaults, |v| v.storage_devices.clone()) {
+        match var(h, at.vars, |v| v.storage_devices.clone()) {
             None => {
                 warnings.push(format!(
-                    "{}: storage host names no storage_devices; using the cluster default {default_device}",
-                    h.field
+                    "{}: storage host names no storage_devices; using the cluster default {}",
+                    h.field, at.device
                 ));
-                vec![default_device.to_owned()]
+                vec![at.device.to_owned()]
             }
             Some(list) if list.is_empty() => {
                 return Err((
@@ -764,30 +1115,28 @@ fn node(
                     "empty: a storage host needs a device".into(),
                 ));
             }
-            Some(list) => {
-                for (i, d) in list.iter().enumerate() {
-                    check_device(&format!("{}.storage_devices[{i}]", h.field), d)?;
-                }
-                list.clone()
-            }
+            Some(list) => list,
         }
     } else {
         Vec::new()
     };
-    let key = var(h, defaults, |v| v.key.clone())
-        .map(|k| resolve_key(&k, base))
+    let key = var(h, at.vars, |v| v.key.clone())
+        .map(|k| resolve_key(&k, at.base))
         .transpose()
-        .map_err(|m| (format!("{}.ansible_ssh_private_key_file", h.field), m))?;
+        .map_err(|m| {
+            let from = source(h, at.vars, |v| v.key.is_some());
+            (from.at(at.form, NodeField::SshKey), m)
+        })?;
     Ok(Node {
         name: h.name.clone(),
         address,
         ssh: Ssh {
-            user: var(h, defaults, |v| v.user.clone()).unwrap_or_else(|| "root".into()),
-            port: var(h, defaults, |v| v.port).unwrap_or(22),
+            user: var(h, at.vars, |v| v.user.clone()).unwrap_or_else(|| "root".into()),
+            port: var(h, at.vars, |v| v.port).unwrap_or(22),
             key,
         },
         control_plane: has(Group::KubeMaster),
-        worker: has(Group::Worker) || (masters_schedulable && has(Group::KubeMaster)),
+        worker: has(Group::Worker) || (at.masters_schedulable && has(Group::KubeMaster)),
         proxy: has(Group::Proxy),
         storage_devices,
         vrrp_priority: 100,
@@ -795,36 +1144,32 @@ fn node(
     })
 }
 
+/// Where a host's setting comes from, as [`var`] picks it (the host's own vars when unset).
+fn source<'a>(
+    h: &'a HostSpec,
+    defaults: &'a HostVars,
+    set: impl Fn(&HostVars) -> bool,
+) -> &'a HostVars {
+    std::iter::once(&h.vars)
+        .chain(&h.group_vars)
+        .chain(std::iter::once(defaults))
+        .find(|v| set(v))
+        .unwrap_or(&h.vars)
+}
+
+impl HostVars {
+    /// The field of one setting in this block.
+    fn at(&self, form: Form, f: NodeField) -> String {
+        let path = format!("{}{}", self.field, form.host_key(f));
+        path.trim_start_matches('.').to_owned()
+    }
+}
+
 /// A host's setting: its own, else its groups' (first group wins), else the cluster default.
 fn var<T>(h: &HostSpec, defaults: &HostVars, get: impl Fn(&HostVars) -> Option<T>) -> Option<T> {
     get(&h.vars)
         .or_else(|| h.group_vars.iter().find_map(&get))
         .or_else(|| get(defaults))
-}
-
-fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !s.starts_with('-')
-}
-
-/// A device is an absolute path under /dev (a disk) or elsewhere (a file-backed OSD).
-fn check_device(field: &str, d: &str) -> Result<(), Field> {
-    let ok = d.starts_with('/')
-        && d.len() > 1
-        && !d.ends_with('/')
-        && d.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/-_.:".contains(c))
-        && !d.split('/').any(|p| p == "..");
-    if ok {
-        Ok(())
-    } else {
-        Err((
-            field.to_owned(),
-            format!("`{d}` is not an absolute device path"),
-        ))
-    }
 }
 
 /// Expands `~/` and makes a relative key path relative to the inventory; the key must open.
@@ -837,66 +1182,20 @@ fn resolve_key(k: &str, base: &Path) -> Result<PathBuf, String> {
     };
     match std::fs::File::open(&path) {
         Ok(_) => Ok(path),
-        Err(e) => Err(format!("cannot read the key {}: {e}", path.display())),
+        Err(e) => Err(format!(
+            "cannot read the key {}: {e}",
+            shown(&path.to_string_lossy())
+        )),
     }
 }
 
-fn check_addresses(
-    hosts: &[HostSpec],
-    nodes: &[Node],
-    vip: Ipv4Addr,
-    prefix_len: u8,
-) -> Result<(), Field> {
-    let mut seen: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
-    for (h, n) in hosts.iter().zip(nodes) {
-        if let Some(other) = seen.insert(n.address, &h.name) {
-            return Err((
-                format!("{}.ansible_host", h.field),
-                format!("address {} is also {other}'s", n.address),
-            ));
-        }
-        if n.address == vip {
-            return Err((
-                format!("{}.ansible_host", h.field),
-                format!("address {} is the VIP", n.address),
-            ));
-        }
-        let mask = u32::MAX << (32 - u32::from(prefix_len));
-        if u32::from(n.address) & mask != u32::from(vip) & mask {
-            let net = Ipv4Addr::from(u32::from(n.address) & mask);
-            return Err((
-                "all.children.vip".into(),
-                format!(
-                    "VIP {vip} is outside the nodes' subnet {net}/{prefix_len} ({} is {})",
-                    h.name, n.address
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn apply_options(
-    model: &mut ClusterModel,
-    o: &Options,
-    warnings: &mut Vec<String>,
-) -> Result<(), Field> {
+/// The options on top of the seed's settings (each was checked where it was read).
+fn apply_options(model: &mut ClusterModel, o: &Options) {
     if let Some(n) = &o.name {
-        if !valid_name(n) {
-            return Err((
-                "name".into(),
-                format!("`{n}` is not a cluster name (letters, digits, -)"),
-            ));
-        }
         model.name.clone_from(n);
     }
     if let Some(v) = &o.kubernetes_version {
         model.versions.kubernetes.clone_from(v);
-    }
-    for (field, cidr) in [("pod_cidr", &o.pod_cidr), ("service_cidr", &o.service_cidr)] {
-        if let Some(c) = cidr {
-            check_cidr(field, c)?;
-        }
     }
     if let Some(c) = &o.pod_cidr {
         model.kube.pod_cidr.clone_from(c);
@@ -913,14 +1212,18 @@ fn apply_options(
     if let Some(p) = o.ingress_port {
         model.haproxy.ingress_port = p;
     }
-    let size = o.ceph_pool_size.unwrap_or(model.ceph.pool_size);
-    let min_size = o.ceph_pool_min_size.unwrap_or(model.ceph.pool_min_size);
-    if size == 0 || min_size == 0 || min_size > size {
-        return Err((
-            "ceph_pool_min_size".into(),
-            format!("pool size {size} / min_size {min_size}: need 1 ≤ min_size ≤ size"),
-        ));
-    }
+    let c = &mut model.ceph;
+    c.pool_size = o.ceph_pool_size.unwrap_or(c.pool_size);
+    c.pool_min_size = o.ceph_pool_min_size.unwrap_or(c.pool_min_size);
+    model.etcd.pre_vote = o.etcd_pre_vote.unwrap_or(model.etcd.pre_vote);
+    let n_hosts = model.nodes.iter().filter(|n| n.storage()).count();
+    model.ceph.n_mons = u32::try_from(n_hosts.min(3)).expect("at most 3");
+}
+
+/// Warnings about a checked model that will run, but not as one may think.
+fn doubts(model: &ClusterModel) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let (size, min_size) = (model.ceph.pool_size, model.ceph.pool_min_size);
     let n_osds = model
         .nodes
         .iter()
@@ -935,9 +1238,6 @@ fn apply_options(
             "ceph pool min_size 1: writes are acknowledged with a single copy (size {size})"
         ));
     }
-    model.ceph.pool_size = size;
-    model.ceph.pool_min_size = min_size;
-    model.ceph.n_mons = u32::try_from(n_hosts.min(3)).expect("at most 3");
     let n_masters = model.nodes.iter().filter(|n| n.control_plane).count();
     if n_masters % 2 == 0 {
         warnings.push(format!(
@@ -945,18 +1245,7 @@ fn apply_options(
             n_masters / 2 + 1
         ));
     }
-    Ok(())
-}
-
-fn check_cidr(field: &str, c: &str) -> Result<(), Field> {
-    let ok = c.split_once('/').is_some_and(|(a, p)| {
-        a.parse::<Ipv4Addr>().is_ok() && p.parse::<u8>().is_ok_and(|p| p <= 32)
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err((field.to_owned(), format!("`{c}` is not an IPv4 CIDR")))
-    }
+    warnings
 }
 
 #[cfg(test)]
@@ -1064,7 +1353,7 @@ mod tests {
                 "python3\n",
                 "python3\n    ansible_ssh_private_key_file: /nonexistent/hadrill-key\n",
             ),
-            "cannot read the key /nonexistent/hadrill-key",
+            "all.vars.ansible_ssh_private_key_file: cannot read the key `/nonexistent/hadrill-key`",
         );
         check_err(
             &SEED.replace("192.168.1.8", "192.168.1.300"),

@@ -14,6 +14,8 @@
 pub mod exec;
 pub mod inventory;
 pub mod model;
+pub mod outdir;
 pub mod plan;
 pub mod render;
+pub mod text;
 pub mod yaml;

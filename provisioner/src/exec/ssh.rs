@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use russh::keys::known_hosts::{known_host_keys_path, learn_known_hosts_path};
 use russh::keys::ssh_key::HashAlg;
-use russh::keys::{PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{client, ChannelMsg, Disconnect};
 use tokio::sync::Mutex;
 
@@ -118,19 +118,12 @@ impl Ssh {
             keepalive_max: 3,
             ..Default::default()
         });
-        let pin = Pin {
-            target: t.clone(),
-            changed: None,
-        };
+        let pin = Pin { target: t.clone() };
         let addr = (t.address.as_str(), t.port);
         let mut session = client::connect(config, addr, pin)
             .await
             .map_err(|e| match e {
-                PinError::Changed(offered) => TransportError::HostKeyChanged {
-                    host: t.name.clone(),
-                    offered,
-                    known_hosts: t.known_hosts.display().to_string(),
-                },
+                PinError::Refused(e) => e,
                 PinError::Other(m) => self.err(m),
             })?;
         let key = russh::keys::load_secret_key(&t.key, None)
@@ -245,8 +238,8 @@ impl Transport for Ssh {
 /// Why the host-key check refused a server.
 #[derive(Debug)]
 pub enum PinError {
-    /// The key differs from the pinned one (fingerprint offered).
-    Changed(String),
+    /// [`check_pin`] refused the key (changed) or could not read or write the pin file.
+    Refused(TransportError),
     /// Anything else.
     Other(String),
 }
@@ -257,35 +250,53 @@ impl From<russh::Error> for PinError {
     }
 }
 
-/// Trust on first use: the first key seen for `[address]:port` is pinned; any other key later
-/// is refused.
+/// Trust on first use, during key exchange: [`check_pin`] on the key the server offers.
 pub struct Pin {
     target: Target,
-    changed: Option<String>,
 }
 
 impl client::Handler for Pin {
     type Error = PinError;
 
     async fn check_server_key(&mut self, k: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
-        let t = &self.target;
-        let key = k.public_key();
-        let pinned = known_host_keys_path(&t.address, t.port, &t.known_hosts)
-            .map_err(|e| PinError::Other(format!("{}: {e}", t.known_hosts.display())))?;
-        if pinned.is_empty() {
-            learn_known_hosts_path(&t.address, t.port, &key, &t.known_hosts)
-                .map_err(|e| PinError::Other(format!("{}: {e}", t.known_hosts.display())))?;
-            tracing::info!(host = %t.name, fingerprint = %key.fingerprint(HashAlg::Sha256), "pinned host key");
-            return Ok(true);
-        }
-        // Compare key material only: a pinned key of another algorithm does not count as a match.
-        if pinned.iter().any(|(_, p)| p.key_data() == key.key_data()) {
-            return Ok(true);
-        }
-        let offered = key.fingerprint(HashAlg::Sha256).to_string();
-        self.changed = Some(offered.clone());
-        Err(PinError::Changed(offered))
+        check_pin(&self.target, &k.public_key()).map_err(PinError::Refused)?;
+        Ok(true)
     }
+}
+
+/// What [`check_pin`] found in the pin file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pinned {
+    /// The host had no pin: this key is now pinned.
+    Learned,
+    /// The key is the pinned one.
+    Matched,
+}
+
+/// The host-key rule, on `target.known_hosts` alone (no connection): the first key seen for
+/// `[address]:port` is pinned; the same key later passes; any other key is refused with
+/// [`TransportError::HostKeyChanged`] naming the host and the pin file.
+pub fn check_pin(target: &Target, key: &PublicKey) -> Result<Pinned, TransportError> {
+    let t = target;
+    let file_error = |e: russh::keys::Error| TransportError::Connect {
+        host: t.name.clone(),
+        message: format!("{}: {e}", t.known_hosts.display()),
+    };
+    let pinned = known_host_keys_path(&t.address, t.port, &t.known_hosts).map_err(file_error)?;
+    if pinned.is_empty() {
+        learn_known_hosts_path(&t.address, t.port, key, &t.known_hosts).map_err(file_error)?;
+        tracing::info!(host = %t.name, fingerprint = %key.fingerprint(HashAlg::Sha256), "pinned host key");
+        return Ok(Pinned::Learned);
+    }
+    // Compare key material only: a pinned key of another algorithm does not count as a match.
+    if pinned.iter().any(|(_, p)| p.key_data() == key.key_data()) {
+        return Ok(Pinned::Matched);
+    }
+    Err(TransportError::HostKeyChanged {
+        host: t.name.clone(),
+        offered: key.fingerprint(HashAlg::Sha256).to_string(),
+        known_hosts: t.known_hosts.display().to_string(),
+    })
 }
 
 /// Makes an ed25519 key pair for a lab: the private key at `path` (mode 0600, never leaves

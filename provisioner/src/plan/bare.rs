@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::{quote, service_after_config, upload, Action, Plan, Relay, RelayTo, Step, StepId};
-use crate::model::{ClusterModel, Node};
+use crate::model::{Ceph, ClusterModel, Node};
 use crate::render::{
     self, bare, CEPH_CONF, ETCD_DEFAULT, HAPROXY_CFG, KEEPALIVED_CONF, NGINX_SITE,
 };
@@ -89,8 +89,37 @@ pub fn plan(model: &ClusterModel) -> Plan {
     }
     front_and_etcd(model, &mut p, &written);
     ceph(model, &mut p);
+    etcd_members_healthy(model, &mut p);
     p
 }
+
+/// The plan's last step: every etcd member listed with its client URL and healthy, asked
+/// through one member as `validate` asks. Each member's own step saw it answer locally, but
+/// CI once met a `validate` right after `provision` that found only 2 of 3 members listed
+/// (one had not yet published its client URL through raft): the plan ends there, not before.
+fn etcd_members_healthy(model: &ClusterModel, p: &mut Plan) {
+    let Some(first) = model.nodes.iter().find(|n| n.control_plane) else {
+        return;
+    };
+    let want = model.nodes.iter().filter(|n| n.control_plane).count();
+    let check = format!(
+        "ETCDCTL_API=3 timeout 20 etcdctl --endpoints=http://127.0.0.1:{} endpoint health \
+         --cluster -w json | {ETCD_HEALTHY_JUDGE} {want}",
+        model.etcd.client_port
+    );
+    let everything: Vec<StepId> = (0..p.steps.len()).collect();
+    p.add(
+        Step::shell(&first.name, "etcd members healthy", &check, "true")
+            .after(everything)
+            .settle(SETTLE_DAEMON),
+    );
+}
+
+/// Reads `etcdctl endpoint health --cluster -w json` on stdin; exit 0 when exactly `$1`
+/// endpoints are listed and every one is healthy (etcdctl exits 1 when one is not, but lists
+/// only members that have published a client URL, so the count is checked too).
+const ETCD_HEALTHY_JUDGE: &str = "python3 -c 'import json,sys; e=json.load(sys.stdin); \
+sys.exit(0 if len(e) == int(sys.argv[1]) and all(x[\"health\"] for x in e) else 1)'";
 
 /// etcd on every control-plane node, then HAProxy, keepalived and nginx.
 fn front_and_etcd(model: &ClusterModel, p: &mut Plan, written: &[StepId]) {
@@ -196,17 +225,39 @@ fn ceph(model: &ClusterModel, p: &mut Plan) {
             osds.push(p.add(step));
         }
     }
+    pool_ready(model, zero, osds, p);
+}
+
+/// The pool once every OSD is in, a first write, then every placement group active+clean.
+fn pool_ready(model: &ClusterModel, zero: &str, osds: Vec<usize>, p: &mut Plan) {
     let pool = p.add(pool(model, zero).after(osds));
-    let c = &model.ceph;
     let write = ceph_cmd(&format!(
         "rados -p {} put hadrill-provision /etc/hostname",
-        quote(&c.pool)
+        quote(&model.ceph.pool)
     ));
-    p.add(
+    let written = p.add(
         Step::shell(zero, "ceph pool write", &write, "true")
             .after([pool])
             .settle(SETTLE_DAEMON),
     );
+    // A pool takes writes once min_size copies of a group peer; `validate` (and a drill's
+    // baseline) want every group active+clean, so the plan ends there, not before.
+    p.add(
+        Step::shell(zero, "ceph pgs active+clean", &pgs_clean_check(), "true")
+            .after([written])
+            .settle(SETTLE_DAEMON),
+    );
+}
+
+/// Reads `ceph status -f json` on stdin; exit 0 when there are placement groups and every one
+/// is active and clean.
+const PGS_CLEAN_JUDGE: &str = "python3 -c 'import json,sys; m=json.load(sys.stdin)[\"pgmap\"]; \
+ok=sum(s[\"count\"] for s in m[\"pgs_by_state\"] if {\"active\",\"clean\"} <= set(s[\"state_name\"].split(\"+\"))); \
+sys.exit(0 if m[\"num_pgs\"] > 0 and ok == m[\"num_pgs\"] else 1)'";
+
+/// Exit 0 when every placement group is active and clean.
+fn pgs_clean_check() -> String {
+    format!("{} | {PGS_CLEAN_JUDGE}", ceph_cmd("ceph status -f json"))
 }
 
 /// Exit 0 when `n` monitors are in quorum.
@@ -225,6 +276,7 @@ fn ceph_keys(model: &ClusterModel, zero: &str) -> Step {
         .map(|f| format!("test -s {f}"))
         .collect::<Vec<_>>()
         .join(" && ");
+    let [v2, v1] = Ceph::MON_PORTS;
     let addv: Vec<String> = model
         .ceph_mons()
         .iter()
@@ -232,7 +284,7 @@ fn ceph_keys(model: &ClusterModel, zero: &str) -> Step {
             format!(
                 "--addv {} {}",
                 quote(&m.name),
-                quote(&format!("[v2:{a}:3300,v1:{a}:6789]", a = m.address))
+                quote(&format!("[v2:{a}:{v2},v1:{a}:{v1}]", a = m.address))
             )
         })
         .collect();
@@ -248,7 +300,7 @@ fn ceph_keys(model: &ClusterModel, zero: &str) -> Step {
          chown ceph:ceph {MON_KEYRING}\n\
          test -s {MONMAP} || monmaptool --create --enable-all-features --fsid {fsid} {addv} {MONMAP}\n\
          chown ceph:ceph {MONMAP}; chmod 644 {MONMAP}",
-        fsid = bare::ceph_fsid(&model.name),
+        fsid = quote(&bare::ceph_fsid(&model.name)),
         addv = addv.join(" "),
     );
     Step::shell(zero, "ceph keys and monmap", &check, apply)
@@ -304,6 +356,7 @@ fn mgr(host: &str) -> Step {
 fn osd(model: &ClusterModel, node: &Node, dev: &str) -> Step {
     let uuid = bare::osd_uuid(model, node, dev);
     let stage = format!("/var/lib/ceph/hadrill/osd-{uuid}");
+    let uuid = quote(&uuid);
     let d = quote(dev);
     let prepare = if bare::is_file_device(dev) {
         format!(
@@ -406,6 +459,7 @@ mod tests {
             "ceph monitor quorum",
             "ceph pool",
             "ceph pool write",
+            "ceph pgs active+clean",
         ] {
             assert_eq!(names.iter().filter(|n| **n == name).count(), 1, "{name}");
         }

@@ -53,9 +53,11 @@ pub fn plan(model: &ClusterModel) -> Plan {
         return p;
     };
     let zero = model.node(zero_id).name.clone();
+    // Rendered once: the manifests take a while to build, and every node needs its share.
+    let files = render::render(model);
     let mut ready = Vec::new();
     for node in &model.nodes {
-        ready.push(base(model, node, &mut p));
+        ready.push(base(model, node, &files, &mut p));
     }
     let init = p.add(init(&zero).after(ready.iter().copied()));
     let mut joined = vec![init];
@@ -77,11 +79,11 @@ pub fn plan(model: &ClusterModel) -> Plan {
 }
 
 /// A node's base and HA front; returns the id of its last step.
-fn base(model: &ClusterModel, node: &Node, p: &mut Plan) -> StepId {
+fn base(model: &ClusterModel, node: &Node, files: &[render::File], p: &mut Plan) -> StepId {
     let host = node.name.as_str();
     p.add(swap_off(host));
     p.add(install(host, &packages(node)));
-    for f in render::render(model).iter().filter(|f| f.host == host) {
+    for f in files.iter().filter(|f| f.host == host) {
         p.add(upload(f));
     }
     p.add(Step::shell(
@@ -166,16 +168,14 @@ fn apt_key(model: &ClusterModel, host: &str) -> Step {
 
 /// kubelet, kubeadm and kubectl at the pinned version, held.
 fn kube_packages(model: &ClusterModel, host: &str) -> Step {
-    let v = format!("{}-*", model.versions.kubernetes);
+    let version = &model.versions.kubernetes;
+    let v = format!("{version}-*");
+    // The Debian revision follows the version: `1.33.5-1.1`; dots are literal in the pattern.
+    let held = quote(&format!("^{}-", version.replace('.', r"\.")));
     let names = ["kubelet", "kubeadm", "kubectl"];
     let check = names
         .iter()
-        .map(|n| {
-            format!(
-                "dpkg-query -W -f='${{Version}}' {n} 2>/dev/null | grep -q '^{}-'",
-                model.versions.kubernetes
-            )
-        })
+        .map(|n| format!("dpkg-query -W -f='${{Version}}' {n} 2>/dev/null | grep -q {held}"))
         .collect::<Vec<_>>()
         .join(" && ");
     let pins: Vec<String> = names.iter().map(|n| format!("{n}={}", quote(&v))).collect();

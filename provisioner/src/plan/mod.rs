@@ -8,7 +8,10 @@
 //! executor (`crate::exec`) does. The only IO is [`write_out`], which saves the rendered files
 //! and plan.txt for review.
 //!
-//! **Invariant:** every value spliced into a command is shell-quoted with [`quote`].
+//! **Invariant:** every string spliced into a command (a name, a path, a device, a version, a
+//! derived uuid) is shell-quoted with [`quote`]; what is spliced bare is a number, an address
+//! or a constant of this crate. The model is checked first ([`ClusterModel::check`]), so the
+//! quoting is a second guard, not the only one.
 //! **Invariant:** no step carries a secret: keys and tokens are made on the hosts, and a
 //! [`Relay`] names the commands that read and write one, never its value.
 
@@ -175,6 +178,22 @@ impl Step {
         self
     }
 
+    /// The shell commands the step runs, in order: check, apply (a shell command, or the
+    /// command that reads a relayed secret), verify. An upload runs none of its own.
+    pub fn commands(&self) -> Vec<&str> {
+        let apply = match &self.apply {
+            Action::Shell(c) => Some(c),
+            Action::Relay(r) => Some(&r.read),
+            Action::Upload(_) => None,
+        };
+        self.check
+            .iter()
+            .chain(apply)
+            .chain(&self.verify)
+            .map(String::as_str)
+            .collect()
+    }
+
     /// Replaces the verify command.
     pub fn verify(mut self, cmd: impl Into<String>) -> Step {
         self.verify = Some(cmd.into());
@@ -246,16 +265,26 @@ pub fn write_stdin(path: &str, mode: u32, owner: &str) -> String {
 /// A systemd unit enabled, running, and started after its configuration files last changed,
 /// so that a changed file restarts the daemon and an unchanged one leaves it alone.
 /// `no_block`: do not wait for the unit to report ready (the verify polls instead).
+///
+/// "Started after" is judged against the moment the unit left `inactive` (before any of its
+/// processes read a file), to the microsecond. CI met the race this closes: a node's etcd,
+/// started at boot with Debian's defaults, was still starting when its file was uploaded and
+/// became active a second later; judged by its active time in whole seconds it looked fresh,
+/// was never restarted, and stayed a one-member cluster of its own.
 pub fn service_after_config(host: &str, unit: &str, configs: &[&str], no_block: bool) -> Step {
     let u = quote(unit);
     let mut check = format!("systemctl is-enabled --quiet {u} && systemctl is-active --quiet {u}");
     if !configs.is_empty() {
         let _ = write!(
             check,
-            " && s=$(date -d \"$(systemctl show -p ActiveEnterTimestamp --value {u})\" +%s)"
+            " && s=$(date -d \"$(systemctl show --timestamp=us+utc -p InactiveExitTimestamp --value {u})\" +%s%6N)"
         );
         for c in configs {
-            let _ = write!(check, " && test \"$(stat -c %Y {})\" -le \"$s\"", quote(c));
+            let _ = write!(
+                check,
+                " && test \"$(stat -c %.6Y {} | tr -d .)\" -lt \"$s\"",
+                quote(c)
+            );
         }
     }
     let block = if no_block { " --no-block" } else { "" };
@@ -336,20 +365,19 @@ pub fn plan_txt(plan: &Plan) -> String {
     s
 }
 
-/// Writes every rendered file at `dir/hosts/HOST/<absolute path>` and the plan at `dir/plan.txt`.
-pub fn write_out(model: &ClusterModel, dir: &Path) -> std::io::Result<()> {
+/// Writes every rendered file at `hosts/HOST/<absolute path>` and the plan at `plan.txt` into
+/// an output folder (which removes what an earlier plan wrote there and this one does not).
+pub fn write_out(
+    model: &ClusterModel,
+    out: &mut crate::outdir::OutDir,
+) -> Result<(), crate::outdir::Error> {
     for file in render::render(model) {
-        let target = dir
-            .join("hosts")
+        let target = Path::new("hosts")
             .join(&file.host)
             .join(file.path.trim_start_matches('/'));
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&target, &file.content)?;
+        out.write(target, file.content.as_bytes())?;
     }
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("plan.txt"), plan_txt(&plan(model)))
+    out.write("plan.txt", plan_txt(&plan(model)).as_bytes())
 }
 
 #[cfg(test)]
@@ -360,6 +388,51 @@ mod tests {
     fn quote_escapes_single_quotes() {
         assert_eq!(quote("a'b"), r"'a'\''b'");
         assert_eq!(quote("$x"), "'$x'");
+    }
+
+    /// The number of shell words of every command of a plan, with its step's name (None
+    /// where a quote is left open).
+    fn words(p: &Plan) -> Vec<(String, Option<usize>)> {
+        let mut out = Vec::new();
+        for s in &p.steps {
+            let n = s
+                .commands()
+                .into_iter()
+                .map(|c| shlex::split(c).map(|w| w.len()));
+            out.extend(n.map(|n| (format!("{}: {}", s.host, s.name), n)));
+        }
+        out
+    }
+
+    #[test]
+    fn strings_spliced_into_commands_stay_one_word() {
+        // Models that `ClusterModel::check` would refuse: quoting is the second guard.
+        let hostile = [
+            "'; touch /tmp/x; echo '",
+            " $(touch /tmp/x)",
+            "\n touch x",
+            "` id`",
+        ];
+        for profile in [Profile::Bare, Profile::Kubernetes] {
+            let m = ClusterModel::seed(profile);
+            let base = words(&plan(&m));
+            assert!(
+                base.iter().all(|(_, n)| n.is_some()),
+                "{profile:?}: a quote left open"
+            );
+            for h in hostile {
+                let mut bad = m.clone();
+                bad.nodes[1].name = format!("node-2{h}");
+                bad.nodes[2].storage_devices = vec![format!("/dev/sdb{h}")];
+                bad.versions.kubernetes = format!("1.33.5{h}");
+                bad.ceph.pool = format!("pool{h}");
+                let got = words(&plan(&bad));
+                assert_eq!(got.len(), base.len(), "{profile:?} {h:?}");
+                for ((_, n), (step, want)) in got.iter().zip(&base) {
+                    assert_eq!(n, want, "{profile:?} {h:?}: words of a command of {step}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! byte-identical files (the plan and the checker tests rely on it). Plain `format!` renders
 //! the daemons' own formats: the files are short and every value comes straight from the model.
 //!
+//! **Invariant:** for a model that passes [`ClusterModel::check`], no value changes a file's
+//! shape: what is spliced into a daemon's format is a number, an address, or a string of a
+//! [`crate::model::Kind`] that admits no space, quote, brace, `#` or line break (so it adds no
+//! line, word or directive); the manifests are typed values, serialized, never spliced.
+//!
 //! **Invariant:** no secret is ever rendered (VRRP runs without `authentication`; Ceph keys,
 //! join tokens and certificate keys are made on the hosts and relayed, never rendered).
 

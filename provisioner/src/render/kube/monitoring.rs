@@ -22,7 +22,8 @@ pub(super) const NAMESPACE: &str = "monitoring";
 pub(super) const NODE_EXPORTER_IMAGE: &str = "quay.io/prometheus/node-exporter:v1.8.2";
 /// Port of rook's mgr `prometheus` module (service `rook-ceph-mgr`).
 pub(super) const CEPH_MGR_METRICS_PORT: u16 = 9283;
-const NODE_EXPORTER_PORT: u16 = 9100;
+/// node-exporter's port; the model holds it, since the host binds it.
+const NODE_EXPORTER_PORT: u16 = crate::model::Kube::NODE_EXPORTER_PORT;
 const PROMETHEUS_PORT: u16 = 9090;
 const GRAFANA_PORT: u16 = 3000;
 /// Where Grafana is served through the ingress.
