@@ -13,7 +13,9 @@ fn main() -> ExitCode {
     match harness::cli::run(std::env::args_os()) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("hadrill: {err:#}");
+            // One printable line, whatever a value in it holds.
+            let line = provisioner::text::one_line(&format!("{err:#}"));
+            eprintln!("hadrill: {line}");
             ExitCode::from(2)
         }
     }

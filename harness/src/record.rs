@@ -92,22 +92,37 @@ pub struct Record {
 /// Most samples one service may record in one drill (a day of probes at 200 ms).
 pub const SAMPLES_MAX: usize = 432_000;
 
+/// A service's samples already number [`SAMPLES_MAX`]: the record takes no more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("samples of {service}: limit SAMPLES_MAX ({SAMPLES_MAX}) reached")]
+pub struct Full {
+    /// The service.
+    pub service: Service,
+}
+
 impl Record {
-    /// Appends a probe result.
+    /// Appends a probe result. A caller whose input can make more than [`SAMPLES_MAX`] calls
+    /// uses [`Record::try_push`].
     pub fn push(&mut self, service: Service, sample: Sample) {
+        self.try_push(service, sample)
+            .expect("the caller keeps within SAMPLES_MAX");
+    }
+
+    /// Appends a probe result, unless the service has [`SAMPLES_MAX`] already.
+    pub fn try_push(&mut self, service: Service, sample: Sample) -> Result<(), Full> {
         let list = self.samples.entry(service).or_default();
         assert!(
             list.last().is_none_or(|last| last.at <= sample.at),
             "samples out of order"
         );
-        assert!(
-            list.len() < SAMPLES_MAX,
-            "more than SAMPLES_MAX samples for {service}"
-        );
+        if list.len() >= SAMPLES_MAX {
+            return Err(Full { service });
+        }
         list.push(sample);
         if sample_end(list) > self.end {
             self.end = sample_end(list);
         }
+        Ok(())
     }
 
     /// Appends a mark.

@@ -8,13 +8,16 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use provisioner::model::Probes;
 use serde_json::json;
 
-use crate::record::{MarkKind, Record, Service};
-use crate::scenario::Expect;
-use crate::verdict::{Outcome, ServiceResult};
+use std::time::Duration;
 
-/// One scenario's results.
+use crate::record::{Mark, MarkKind, Record, Sample, Service};
+use crate::scenario::Expect;
+use crate::verdict::{Gap, Outcome, ServiceResult};
+
+/// One scenario's results, as a drill returns them: the judgement and the whole record.
 pub struct ScenarioReport {
     /// Scenario name.
     pub name: String,
@@ -28,6 +31,197 @@ pub struct ScenarioReport {
     pub record: Record,
     /// Lab error, if the drill could not finish.
     pub error: Option<String>,
+    /// Why a scenario that ran was judged `unknown` as a whole (it names no expectation).
+    pub not_judged: Option<String>,
+    /// How the client probed (the scenario's `probe:`).
+    pub probe: Probes,
+}
+
+/// What the reports show of one scenario, without its samples: a drill of many scenarios
+/// keeps one of these per scenario and drops each record once it is judged, so its memory
+/// does not grow with the probes of the scenarios before.
+pub struct Summary {
+    /// Scenario name.
+    pub name: String,
+    /// Scenario description.
+    pub description: String,
+    /// Combined outcome.
+    pub outcome: Outcome,
+    /// Per-service judgement.
+    pub services: BTreeMap<Service, ServiceResult>,
+    /// Lab error, if the drill could not finish.
+    pub error: Option<String>,
+    /// Why a scenario that ran was judged `unknown` as a whole.
+    pub not_judged: Option<String>,
+    /// How the client probed.
+    pub probe: Probes,
+    /// Fault, undo and step marks.
+    pub marks: Vec<Mark>,
+    /// When the drill ended.
+    pub end: Duration,
+    /// Per service: its longest gaps, latency percentiles and timeline.
+    pub lanes: BTreeMap<Service, Lane>,
+}
+
+/// What the reports show of one service's probes.
+pub struct Lane {
+    /// The longest gaps (at most [`GAPS_SHOWN_MAX`]), in time order.
+    pub gaps: Vec<Gap>,
+    /// Percentiles of the answered probes' latencies; None when none answered.
+    pub latency_ms: Option<Percentiles>,
+    /// The timeline drawn in the SVG: at most [`TIMELINE_MAX`] stretches.
+    pub timeline: Vec<Stretch>,
+}
+
+/// Latency percentiles in milliseconds (nearest rank), rounded to 0.1 ms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest.
+    pub max: f64,
+}
+
+/// A stretch of the timeline where probes were all answered, all failed, or (where more
+/// changes fall in one stretch than the picture can show) some of each.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stretch {
+    /// From.
+    pub start: Duration,
+    /// To.
+    pub end: Duration,
+    /// Answered, failed or mixed.
+    pub state: StretchState,
+    /// The failure cause of its first failed probe; empty when every probe answered.
+    pub cause: String,
+}
+
+/// What the probes of a [`Stretch`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StretchState {
+    /// Every probe answered.
+    Answered,
+    /// Every probe failed.
+    Failed,
+    /// Some of each, closer together than the timeline can draw.
+    Mixed,
+}
+
+/// Most stretches one service's timeline keeps; beyond it, changes are drawn in bins.
+pub const TIMELINE_MAX: usize = 1000;
+
+impl ScenarioReport {
+    /// What the reports need of this scenario, without the samples.
+    pub fn summary(&self) -> Summary {
+        let lanes = self
+            .services
+            .keys()
+            .map(|svc| {
+                let samples = self.record.of(*svc);
+                (*svc, lane(samples, self.record.end))
+            })
+            .collect();
+        Summary {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            outcome: self.outcome,
+            services: self.services.clone(),
+            error: self.error.clone(),
+            not_judged: self.not_judged.clone(),
+            probe: self.probe.clone(),
+            marks: self.record.marks.clone(),
+            end: self.record.end,
+            lanes,
+        }
+    }
+}
+
+fn lane(samples: &[Sample], end: Duration) -> Lane {
+    let mut gaps = crate::verdict::gaps(samples, end);
+    // The longest ones, in time order.
+    gaps.sort_by(|a, b| b.len.cmp(&a.len).then(a.start.cmp(&b.start)));
+    gaps.truncate(GAPS_SHOWN_MAX);
+    gaps.sort_by_key(|g| g.start);
+    Lane {
+        gaps,
+        latency_ms: latency_ms(samples),
+        timeline: timeline(samples, end),
+    }
+}
+
+/// Runs of equal probe results; when there are more than [`TIMELINE_MAX`], the drill is cut
+/// into that many equal bins, each answered, failed or mixed, and equal neighbours merged.
+fn timeline(samples: &[Sample], end: Duration) -> Vec<Stretch> {
+    let mut runs: Vec<Stretch> = Vec::new();
+    for (i, s) in samples.iter().enumerate() {
+        let until = samples.get(i + 1).map_or(end.max(s.at), |n| n.at);
+        let state = if s.ok {
+            StretchState::Answered
+        } else {
+            StretchState::Failed
+        };
+        push_stretch(&mut runs, s.at, until, state, &s.cause);
+    }
+    if runs.len() <= TIMELINE_MAX {
+        return runs;
+    }
+    let bin = end.max(Duration::from_millis(1)) / u32::try_from(TIMELINE_MAX).expect("small");
+    let mut binned: Vec<Stretch> = Vec::new();
+    let mut k = 0;
+    for b in 0..TIMELINE_MAX {
+        let (from, to) = (bin * b as u32, bin * (b as u32 + 1));
+        let first = k;
+        while k < samples.len() && samples[k].at < to {
+            k += 1;
+        }
+        let inside = &samples[first..k];
+        let Some(state) = bin_state(inside) else {
+            // No probe sent in this bin: the state before it goes on.
+            if let Some(last) = binned.last_mut() {
+                last.end = to;
+            }
+            continue;
+        };
+        let cause = inside.iter().find(|s| !s.ok).map_or("", |s| &s.cause);
+        push_stretch(&mut binned, from, to, state, cause);
+    }
+    binned
+}
+
+fn bin_state(samples: &[Sample]) -> Option<StretchState> {
+    let n_ok = samples.iter().filter(|s| s.ok).count();
+    match (samples.len(), n_ok) {
+        (0, _) => None,
+        (n, k) if k == n => Some(StretchState::Answered),
+        (_, 0) => Some(StretchState::Failed),
+        _ => Some(StretchState::Mixed),
+    }
+}
+
+fn push_stretch(
+    out: &mut Vec<Stretch>,
+    start: Duration,
+    end: Duration,
+    state: StretchState,
+    cause: &str,
+) {
+    match out.last_mut() {
+        Some(last) if last.state == state => last.end = end,
+        _ => out.push(Stretch {
+            start,
+            end,
+            state,
+            cause: if state == StretchState::Answered {
+                String::new()
+            } else {
+                cause.to_owned()
+            },
+        }),
+    }
 }
 
 /// A whole drill's results.
@@ -38,11 +232,25 @@ pub struct DrillReport {
     pub profile: String,
     /// The seed.
     pub seed: u64,
-    /// Every scenario.
-    pub scenarios: Vec<ScenarioReport>,
+    /// False when the drill stopped before every scenario ran (interrupted), or a scenario
+    /// could not finish: then these reports are not a whole run's.
+    pub complete: bool,
+    /// Every scenario that ran.
+    pub scenarios: Vec<Summary>,
 }
 
 impl DrillReport {
+    /// A report of these scenarios; complete when none had an error.
+    pub fn new(substrate: &str, profile: &str, seed: u64, scenarios: Vec<Summary>) -> Self {
+        DrillReport {
+            substrate: substrate.into(),
+            profile: profile.into(),
+            seed,
+            complete: scenarios.iter().all(|s| s.error.is_none()),
+            scenarios,
+        }
+    }
+
     /// The worst outcome of all scenarios.
     pub fn outcome(&self) -> Outcome {
         self.scenarios
@@ -76,24 +284,31 @@ pub fn unknown(s: &crate::scenario::Scenario, why: String) -> ScenarioReport {
         services: crate::verdict::judge(&record, &s.expect),
         record,
         error: Some(why),
+        not_judged: None,
+        probe: s.probe.clone(),
     }
 }
 
-/// Percentiles of the answered probes' latencies, in milliseconds (nearest rank), or null
+/// Percentiles of the answered probes' latencies, in milliseconds (nearest rank), or None
 /// when none answered: what a client waited, beside whether it got an answer.
-fn latency_ms(samples: &[crate::record::Sample]) -> serde_json::Value {
+fn latency_ms(samples: &[Sample]) -> Option<Percentiles> {
     let mut ms: Vec<f64> = samples
         .iter()
         .filter(|s| s.ok)
         .map(|s| s.latency.as_secs_f64() * 1000.0)
         .collect();
     if ms.is_empty() {
-        return serde_json::Value::Null;
+        return None;
     }
     ms.sort_by(f64::total_cmp);
     let rank = |q: f64| ms[((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
     let r1 = |x: f64| (x * 10.0).round() / 10.0;
-    json!({ "p50": r1(rank(0.5)), "p90": r1(rank(0.9)), "p99": r1(rank(0.99)), "max": r1(rank(1.0)) })
+    Some(Percentiles {
+        p50: r1(rank(0.5)),
+        p90: r1(rank(0.9)),
+        p99: r1(rank(0.99)),
+        max: r1(rank(1.0)),
+    })
 }
 
 /// Most gaps listed per service in report.json: the longest ones.
@@ -101,51 +316,46 @@ pub const GAPS_SHOWN_MAX: usize = 50;
 
 /// `report.json`.
 pub fn json(r: &DrillReport) -> String {
-    let scenarios: Vec<_> = r
-        .scenarios
+    let scenarios: Vec<_> = r.scenarios.iter().map(scenario_json).collect();
+    let doc = json!({ "substrate": r.substrate, "profile": r.profile, "seed": r.seed, "complete": r.complete, "passed": r.outcome() == Outcome::Passed, "outcome": r.outcome(), "scenarios": scenarios });
+    serde_json::to_string_pretty(&doc).expect("json values serialize") + "\n"
+}
+
+fn scenario_json(s: &Summary) -> serde_json::Value {
+    let services: serde_json::Map<String, serde_json::Value> = s
+        .services
         .iter()
-        .map(|s| {
-            let services: serde_json::Map<String, serde_json::Value> = s
-                .services
+        .map(|(svc, v)| {
+            let lane = &s.lanes[svc];
+            let gaps: Vec<_> = lane
+                .gaps
                 .iter()
-                .map(|(svc, v)| {
-                    let mut gaps = crate::verdict::gaps(s.record.of(*svc), s.record.end);
-                    // The longest ones, in time order.
-                    gaps.sort_by(|a, b| b.len.cmp(&a.len).then(a.start.cmp(&b.start)));
-                    gaps.truncate(GAPS_SHOWN_MAX);
-                    gaps.sort_by_key(|g| g.start);
-                    let gaps: Vec<_> = gaps
-                        .iter()
-                        .map(|g| json!({ "start_s": round3(g.start.as_secs_f64()), "len_s": round3(g.len.as_secs_f64()), "cause": g.cause }))
-                        .collect();
-                    let value = json!({
-                        "availability": round3(v.availability),
-                        "max_gap_s": round3(v.max_gap_s()),
-                        "verdict": v.verdict.as_str(),
-                        "passed": v.outcome == Outcome::Passed,
-                        "outcome": v.outcome,
-                        "baseline_gap_s": v.baseline.as_ref().map(|g| round3(g.len.as_secs_f64())),
-                        "n_probes": v.n_probes,
-                        "n_failed": v.n_failed,
-                        "expect": expect_text(v.expect),
-                        "why": v.why,
-                        "latency_ms": latency_ms(s.record.of(*svc)),
-                        "gaps": gaps,
-                    });
-                    (svc.as_str().to_owned(), value)
-                })
+                .map(|g| json!({ "start_s": round3(g.start.as_secs_f64()), "len_s": round3(g.len.as_secs_f64()), "cause": g.cause }))
                 .collect();
-            let marks: Vec<_> = s
-                .record
-                .marks
-                .iter()
-                .map(|m| json!({ "at_s": round3(m.at.as_secs_f64()), "kind": m.kind, "label": m.label }))
-                .collect();
-            json!({ "name": s.name, "passed": s.outcome == Outcome::Passed, "outcome": s.outcome, "error": s.error, "marks": marks, "services": services })
+            let latency = lane.latency_ms.map(|p| json!({ "p50": p.p50, "p90": p.p90, "p99": p.p99, "max": p.max }));
+            let value = json!({
+                "availability": round3(v.availability),
+                "max_gap_s": round3(v.max_gap_s()),
+                "verdict": v.verdict.as_str(),
+                "outcome": v.outcome,
+                "baseline_gap_s": v.baseline.as_ref().map(|g| round3(g.len.as_secs_f64())),
+                "n_probes": v.n_probes,
+                "n_failed": v.n_failed,
+                "expect": expect_text(v.expect),
+                "why": v.why,
+                "latency_ms": latency,
+                "gaps": gaps,
+            });
+            (svc.as_str().to_owned(), value)
         })
         .collect();
-    let doc = json!({ "substrate": r.substrate, "profile": r.profile, "seed": r.seed, "passed": r.outcome() == Outcome::Passed, "outcome": r.outcome(), "scenarios": scenarios });
-    serde_json::to_string_pretty(&doc).expect("json values serialize") + "\n"
+    let marks: Vec<_> = s
+        .marks
+        .iter()
+        .map(|m| json!({ "at_s": round3(m.at.as_secs_f64()), "kind": m.kind, "label": m.label }))
+        .collect();
+    let probe = json!({ "interval_ms": s.probe.interval.as_millis(), "timeout_ms": s.probe.timeout.as_millis() });
+    json!({ "name": s.name, "outcome": s.outcome, "error": s.error, "not_judged": s.not_judged, "probe": probe, "marks": marks, "services": services })
 }
 
 /// `junit.xml`: one testcase per scenario × service.
@@ -156,6 +366,12 @@ pub fn junit(r: &DrillReport) -> String {
     for s in &r.scenarios {
         for (svc, v) in &s.services {
             let status = match v.outcome {
+                // The scenario judges nothing: each of its services is skipped, with why.
+                _ if s.not_judged.is_some() => {
+                    let mut st = TestCaseStatus::skipped();
+                    st.set_message(s.not_judged.clone().unwrap_or_default());
+                    st
+                }
                 Outcome::Passed => TestCaseStatus::success(),
                 Outcome::Failed => {
                     let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
@@ -176,7 +392,7 @@ pub fn junit(r: &DrillReport) -> String {
             };
             let mut case = TestCase::new(format!("{}.{}", s.name, svc), status);
             case.set_classname(format!("hadrill.{}", r.substrate));
-            case.set_time(s.record.end);
+            case.set_time(s.end);
             suite.add_test_case(case);
         }
     }
@@ -197,7 +413,7 @@ pub fn terminal(r: &DrillReport) -> String {
                 out,
                 "{:<30} {:<8} {:<12} {:>7.1} s {:>6.1}%  {o}",
                 s.name,
-                svc,
+                svc.as_str(),
                 v.verdict.as_str(),
                 v.max_gap_s(),
                 v.availability * 100.0
@@ -206,15 +422,27 @@ pub fn terminal(r: &DrillReport) -> String {
     }
     for s in &r.scenarios {
         if let Some(e) = &s.error {
+            let e = provisioner::text::one_line(e);
             let _ = writeln!(out, "{}: could not finish: {e}", s.name);
+        }
+        if let Some(why) = &s.not_judged {
+            let _ = writeln!(out, "{}: not judged: {why}", s.name);
         }
         for (svc, v) in s
             .services
             .iter()
             .filter(|(_, v)| v.outcome != Outcome::Passed && s.error.is_none())
         {
-            let _ = writeln!(out, "{} {svc}: {}", s.name, v.why);
+            let _ = writeln!(
+                out,
+                "{} {svc}: {}",
+                s.name,
+                provisioner::text::one_line(&v.why)
+            );
         }
+    }
+    if !r.complete {
+        out += "incomplete: the drill stopped before every scenario finished\n";
     }
     out
 }
@@ -232,8 +460,8 @@ const WIDTH: f64 = 900.0;
 
 /// The SVG timeline of one scenario: a lane per service, green where probes answered, red
 /// where they failed; dashed lines at faults (red) and undos (green).
-pub fn svg(s: &ScenarioReport) -> String {
-    let end = s.record.end.as_secs_f64().max(1.0);
+pub fn svg(s: &Summary) -> String {
+    let end = s.end.as_secs_f64().max(1.0);
     let x = |t: f64| LEFT + t / end * (WIDTH - LEFT - 10.0);
     let services: Vec<Service> = s.services.keys().copied().collect();
     let h = 40.0 + LANE_H * services.len() as f64;
@@ -241,27 +469,17 @@ pub fn svg(s: &ScenarioReport) -> String {
     for (lane, svc) in services.iter().enumerate() {
         let y = 20.0 + LANE_H * lane as f64;
         let _ = write!(o, "<text x=\"4\" y=\"{:.1}\">{svc}</text>", y + 14.0);
-        let samples = s.record.of(*svc);
-        let mut i = 0;
-        while i < samples.len() {
-            let ok = samples[i].ok;
-            let j = samples[i..]
-                .iter()
-                .position(|p| p.ok != ok)
-                .map_or(samples.len(), |p| i + p);
-            let t0 = samples[i].at.as_secs_f64();
-            let t1 = samples.get(j).map_or(end, |p| p.at.as_secs_f64());
-            let colour = if ok { "#3a3" } else { "#d33" };
-            let title = if ok {
-                "answered".to_owned()
-            } else {
-                esc(&samples[i].cause)
+        for st in &s.lanes[svc].timeline {
+            let (t0, t1) = (st.start.as_secs_f64(), st.end.as_secs_f64());
+            let (colour, title) = match st.state {
+                StretchState::Answered => ("#3a3", "answered".to_owned()),
+                StretchState::Failed => ("#d33", esc(&st.cause)),
+                StretchState::Mixed => ("#e90", format!("some failed: {}", esc(&st.cause))),
             };
             let _ = write!(o, "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\"><title>{:.1}–{:.1} s: {title}</title></rect>", x(t0), (x(t1) - x(t0)).max(0.5), LANE_H - 4.0, t0, t1);
-            i = j;
         }
     }
-    for m in &s.record.marks {
+    for m in &s.marks {
         let colour = match m.kind {
             MarkKind::Fault => "#a00",
             MarkKind::Undo => "#070",
@@ -298,6 +516,9 @@ pub fn html(r: &DrillReport) -> String {
         esc(&r.profile),
         r.seed
     );
+    if !r.complete {
+        o += "<p class=\"unknown\">incomplete: the drill stopped before every scenario finished; what is here is what ran</p>";
+    }
     o += "<table><tr><th>scenario</th><th>service</th><th>verdict</th><th>max gap</th><th>availability</th><th>expected</th><th>outcome</th><th>why</th></tr>";
     for s in &r.scenarios {
         for (svc, v) in &s.services {
@@ -321,12 +542,16 @@ pub fn html(r: &DrillReport) -> String {
     o + "</body></html>\n"
 }
 
-/// Writes report.json, junit.xml and report.html into `dir`.
-pub fn write_all(r: &DrillReport, dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("report.json"), json(r))?;
-    std::fs::write(dir.join("junit.xml"), junit(r))?;
-    std::fs::write(dir.join("report.html"), html(r))
+/// Writes report.json, junit.xml and report.html into `dir` (a folder of the output folder,
+/// or its root when empty).
+pub fn write_all(
+    r: &DrillReport,
+    out: &mut provisioner::outdir::OutDir,
+    dir: &Path,
+) -> Result<(), provisioner::outdir::Error> {
+    out.write(dir.join("report.json"), json(r).as_bytes())?;
+    out.write(dir.join("junit.xml"), junit(r).as_bytes())?;
+    out.write(dir.join("report.html"), html(r).as_bytes())
 }
 
 #[cfg(test)]
@@ -367,19 +592,17 @@ mod tests {
         .into();
         let services = verdict::judge(&rec, &expect);
         let outcome = services.values().map(|s| s.outcome).max().unwrap();
-        DrillReport {
-            substrate: "sim".into(),
-            profile: "bare".into(),
-            seed: 7,
-            scenarios: vec![ScenarioReport {
-                name: "t".into(),
-                description: "d".into(),
-                outcome,
-                services,
-                record: rec,
-                error: None,
-            }],
-        }
+        let s = ScenarioReport {
+            name: "t".into(),
+            description: "d".into(),
+            outcome,
+            services,
+            record: rec,
+            error: None,
+            not_judged: None,
+            probe: crate::scenario::Scenario::default_probes(),
+        };
+        DrillReport::new("sim", "bare", 7, vec![s.summary()])
     }
 
     #[test]
@@ -388,10 +611,12 @@ mod tests {
         assert_eq!(v["substrate"], "sim");
         assert_eq!(v["seed"], 7);
         assert_eq!(v["passed"], false);
+        assert_eq!(v["complete"], true);
         let api = &v["scenarios"][0]["services"]["api"];
         assert_eq!(api["max_gap_s"], 0.8);
         assert_eq!(api["availability"], 0.8);
-        assert_eq!(api["passed"], false);
+        assert_eq!(api["outcome"], "failed");
+        assert_eq!(api["verdict"], "degraded");
     }
 
     #[test]
@@ -405,13 +630,10 @@ mod tests {
                 cause: "".into(),
             })
             .collect();
-        let l = latency_ms(&samples);
+        let l = latency_ms(&samples).unwrap();
         // 99 answered probes of 1..=99 ms; the timed-out one is not a latency.
-        assert_eq!(l["p50"], 50.0, "{l}");
-        assert_eq!(l["p90"], 90.0, "{l}");
-        assert_eq!(l["p99"], 99.0, "{l}");
-        assert_eq!(l["max"], 99.0, "{l}");
-        assert!(latency_ms(&samples[99..]).is_null());
+        assert_eq!((l.p50, l.p90, l.p99, l.max), (50.0, 90.0, 99.0, 99.0));
+        assert!(latency_ms(&samples[99..]).is_none());
     }
 
     #[test]
@@ -437,10 +659,166 @@ mod tests {
     }
 
     #[test]
+    fn a_long_flapping_timeline_is_drawn_in_bins() {
+        let samples: Vec<Sample> = (0..20_000u64)
+            .map(|i| Sample {
+                at: Duration::from_millis(200 * i),
+                ok: i % 2 == 0 || i > 15_000,
+                latency: Duration::ZERO,
+                cause: "flap".into(),
+            })
+            .collect();
+        let end = Duration::from_secs(4000);
+        let t = timeline(&samples, end);
+        assert!(t.len() <= TIMELINE_MAX, "{}", t.len());
+        // Flapping until 3000 s, then answered: one mixed stretch, then one answered.
+        assert_eq!(t.len(), 2, "{t:?}");
+        assert_eq!(t[0].state, StretchState::Mixed);
+        assert_eq!((t[1].state, t[1].end), (StretchState::Answered, end));
+        let few = timeline(&samples[15_001..], end);
+        assert_eq!(few.len(), 1, "no flap: one stretch, not binned");
+    }
+
+    fn sample(ms: u64, ok: bool) -> Sample {
+        Sample {
+            at: Duration::from_millis(ms),
+            ok,
+            latency: Duration::ZERO,
+            cause: if ok { "".into() } else { "lost".into() },
+        }
+    }
+
+    fn stretch(from_s: u64, to_s: u64, state: StretchState, cause: &str) -> Stretch {
+        Stretch {
+            start: Duration::from_secs(from_s),
+            end: Duration::from_secs(to_s),
+            state,
+            cause: cause.into(),
+        }
+    }
+
+    /// Each stretch runs from its first probe to the next stretch's first probe (the last to
+    /// the drill's end); a failed one keeps its first failure's cause, an answered one none.
+    #[test]
+    fn a_short_timeline_is_the_runs_of_equal_probes() {
+        let samples: Vec<Sample> = [true, true, false, false, true]
+            .iter()
+            .enumerate()
+            .map(|(i, &ok)| sample(1000 * i as u64, ok))
+            .collect();
+        let t = timeline(&samples, Duration::from_secs(6));
+        use StretchState::*;
+        assert_eq!(
+            t,
+            [
+                stretch(0, 2, Answered, ""),
+                stretch(2, 4, Failed, "lost"),
+                stretch(4, 6, Answered, ""),
+            ]
+        );
+    }
+
+    /// Past TIMELINE_MAX runs, one-second bins over 1,000 s: a probe exactly on a bin's edge
+    /// belongs to the bin it starts; a bin of failures alone is failed; a bin with no probe
+    /// carries the state before it on; a mixed bin names a failed probe's cause.
+    #[test]
+    fn binned_timelines_place_each_probe_in_its_own_bin() {
+        let mut samples = Vec::new();
+        for i in 0..10_000u64 {
+            let ms = 100 * i;
+            let ok = match ms {
+                // Flapping: more runs than the timeline keeps.
+                0..500_000 => i % 2 == 0,
+                // All failed for ten seconds, then no probe for ten.
+                800_000..810_000 => false,
+                810_000..820_000 => continue,
+                // One failure exactly on the 700 s edge.
+                _ => ms != 700_000,
+            };
+            samples.push(sample(ms, ok));
+        }
+        let t = timeline(&samples, Duration::from_secs(1000));
+        use StretchState::*;
+        assert_eq!(
+            t,
+            [
+                stretch(0, 500, Mixed, "lost"),
+                stretch(500, 700, Answered, ""),
+                stretch(700, 701, Mixed, "lost"),
+                stretch(701, 800, Answered, ""),
+                stretch(800, 820, Failed, "lost"),
+                stretch(820, 1000, Answered, ""),
+            ]
+        );
+    }
+
+    /// The picture's geometry: time 0 at the left margin, the drill's end 10 px from the right.
+    #[test]
+    fn the_svg_places_stretches_and_marks_on_the_time_axis() {
+        let mut s = report().scenarios.remove(0);
+        s.end = Duration::from_secs(10);
+        s.lanes.get_mut(&Service::Api).unwrap().timeline = vec![
+            stretch(0, 5, StretchState::Answered, ""),
+            stretch(5, 10, StretchState::Failed, "lost"),
+        ];
+        s.marks = vec![Mark {
+            at: Duration::from_millis(2500),
+            kind: MarkKind::Fault,
+            label: "f".into(),
+        }];
+        let svg = svg(&s);
+        assert!(
+            svg.contains(r##"<rect x="70.0" y="20.0" width="410.0" height="18.0" fill="#3a3">"##),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(r##"<rect x="480.0" y="20.0" width="410.0" height="18.0" fill="#d33">"##),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(r#"<line x1="275.0" y1="12" x2="275.0""#),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(r##"<text x="890.0" y="58.0" fill="#555">10s</text>"##),
+            "{svg}"
+        );
+    }
+
+    /// A scenario the lab could not finish is a JUnit error with the lab's message, and the
+    /// terminal says so; a passed service gets no line of why; only an incomplete drill says
+    /// it is incomplete.
+    #[test]
+    fn junit_and_terminal_tell_an_error_from_a_failure() {
+        let mut r = report();
+        assert!(!terminal(&r).contains("incomplete"));
+        let mut s = r.scenarios.remove(0);
+        s.error = Some("the lab broke".into());
+        for v in s.services.values_mut() {
+            v.outcome = Outcome::Unknown;
+        }
+        let mut ok = report().scenarios.remove(0);
+        ok.name = "fine".into();
+        for v in ok.services.values_mut() {
+            v.outcome = Outcome::Passed;
+            v.why = "within max_gap".into();
+        }
+        let r = DrillReport::new("sim", "bare", 7, vec![s, ok]);
+        let x = junit(&r);
+        assert!(x.contains("<error") && x.contains("the lab broke"), "{x}");
+        assert!(!x.contains("<skipped"), "{x}");
+        let t = terminal(&r);
+        assert!(t.contains("t: could not finish: the lab broke"), "{t}");
+        assert!(!t.contains("fine api:"), "{t}");
+        assert!(t.contains("incomplete"), "{t}");
+    }
+
+    #[test]
     fn html_is_self_contained_and_escaped() {
         let h = html(&report());
         assert!(h.contains("<svg"));
         assert!(h.contains("power-off &lt;node-1&gt;"));
+        assert!(h.contains("<td>available max_gap 500ms</td>"), "{h}");
         assert!(!h.contains("<node-1>"));
         assert_eq!(h.matches("http").count(), 1, "only the SVG namespace");
         assert_eq!(h, html(&report()));

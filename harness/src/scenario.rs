@@ -4,15 +4,25 @@
 //! module parses and checks the file; it does not know labs, nodes or time. Roles in targets
 //! (`vip-holder`, ...) stay roles here: labs resolve them when the step runs.
 //!
-//! **Invariant:** a bad file is an [`Error`] naming file, line and field, never a panic.
+//! Every limit a scenario could reach in the drill, the record or the simulation is checked
+//! here, when the file is read: steps ([`STEPS_MAX`]), probing time ([`probing_max`], so
+//! that the record holds its samples), faults in force at once (`drill::ACTIVE_MAX`) and fault
+//! actions ([`ACTIONS_MAX`], so that the simulation's queue holds their timers).
+//!
+//! **Invariant:** a bad file is an [`Error`] naming file, line (when known) and field, on one
+//! printable line, never a panic.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use provisioner::model::{ClusterModel, Probes, Profile};
+use provisioner::text;
 use serde::{Deserialize, Serialize};
 
-use crate::record::Service;
+pub use crate::fault::{Direction, FaultKind, Signal};
+use crate::record::{Service, SAMPLES_MAX};
+use crate::{drill, sim};
 
 /// A parsed, checked scenario.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -25,7 +35,25 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     /// What must hold per service; a service not named is recorded but not judged.
     pub expect: BTreeMap<Service, Expect>,
+    /// How the client probes (`probe:`): every `interval`, each request failed after
+    /// `timeout`, on every lab. Default: [`Scenario::default_probes`].
+    pub probe: Probes,
 }
+
+impl Scenario {
+    /// The probes a scenario without `probe:` gets: every 200 ms, a 2 s deadline.
+    pub fn default_probes() -> Probes {
+        ClusterModel::seed(Profile::Bare).probes
+    }
+}
+
+/// Shortest probe interval a scenario may ask for: every probe is three requests, and a real
+/// lab's client sends them from one process.
+pub const PROBE_INTERVAL_MIN: Duration = Duration::from_millis(50);
+/// Longest probe interval: a gap is measured to an interval, so a longer one says little.
+pub const PROBE_INTERVAL_MAX: Duration = Duration::from_secs(10);
+/// Longest probe deadline (what a patient client waits for an answer).
+pub const PROBE_TIMEOUT_MAX: Duration = Duration::from_secs(60);
 
 /// One step of a drill.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -110,8 +138,9 @@ pub enum Daemon {
     CephMon,
     /// ceph-osd.
     CephOsd,
-    /// The ingress controller: traefik (kubernetes) or nginx (bare).
-    Traefik,
+    /// The ingress controller, `ingress` in every profile: traefik (kubernetes) or nginx
+    /// (bare), whose own names are accepted too.
+    Ingress,
 }
 
 impl Daemon {
@@ -124,7 +153,7 @@ impl Daemon {
         Daemon::Kubelet,
         Daemon::CephMon,
         Daemon::CephOsd,
-        Daemon::Traefik,
+        Daemon::Ingress,
     ];
 
     /// The name used in scenario files.
@@ -137,117 +166,18 @@ impl Daemon {
             Daemon::Kubelet => "kubelet",
             Daemon::CephMon => "ceph-mon",
             Daemon::CephOsd => "ceph-osd",
-            Daemon::Traefik => "traefik",
+            Daemon::Ingress => "ingress",
         }
     }
+
+    /// The ingress controller's names in the profiles, accepted for `ingress`.
+    const INGRESS_NAMES: [&str; 2] = ["traefik", "nginx"];
 
     fn parse(s: &str) -> Option<Daemon> {
+        if Self::INGRESS_NAMES.contains(&s) {
+            return Some(Daemon::Ingress);
+        }
         Daemon::ALL.into_iter().find(|d| d.as_str() == s)
-    }
-}
-
-/// A fault kind with its parameters, not yet bound to a node.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FaultKind {
-    /// Pull the power (libvirt destroy).
-    PowerOff,
-    /// Power on again.
-    PowerOn,
-    /// Clean reboot.
-    Reboot,
-    /// Clean shutdown (power on to undo).
-    Shutdown,
-    /// Suspend the machine (libvirt suspend): it stops where it is, its clock too.
-    Pause,
-    /// Resume a paused machine.
-    Resume,
-    /// Cut the node off in the network; it keeps its link (and so its VIP).
-    Isolate,
-    /// Lose the carrier on the node's interface: keepalived goes FAULT.
-    LinkDown,
-    /// Restore the carrier.
-    LinkUp,
-    /// Undo every network fault of the target (isolate, netem, link-down).
-    Heal,
-    /// Delay and loss on the node's link.
-    Netem {
-        /// Added one-way delay.
-        delay: Duration,
-        /// Packet loss, 0–1.
-        loss: f64,
-    },
-    /// Kill a daemon (SIGKILL; the unit does not restart it).
-    StopService(Daemon),
-    /// Start a daemon again.
-    StartService(Daemon),
-    /// Make the VIP move to the target (lower the holder's priority).
-    MoveVip,
-    /// Cordon and evict the pods of the node (kubernetes) or take it out of the LB (bare).
-    Drain,
-    /// Make the node schedulable again.
-    Uncordon,
-    /// The storage disk slows down to a disk profile.
-    SlowDisk(String),
-    /// The storage disk fails (I/O errors).
-    FailDisk,
-    /// The storage disk is healthy again.
-    RestoreDisk,
-}
-
-impl FaultKind {
-    /// The scenario key.
-    pub fn key(&self) -> &'static str {
-        match self {
-            FaultKind::PowerOff => "power-off",
-            FaultKind::PowerOn => "power-on",
-            FaultKind::Reboot => "reboot",
-            FaultKind::Shutdown => "shutdown",
-            FaultKind::Pause => "pause",
-            FaultKind::Resume => "resume",
-            FaultKind::Isolate => "isolate",
-            FaultKind::LinkDown => "link-down",
-            FaultKind::LinkUp => "link-up",
-            FaultKind::Heal => "heal",
-            FaultKind::Netem { .. } => "netem",
-            FaultKind::StopService(_) => "stop-service",
-            FaultKind::StartService(_) => "start-service",
-            FaultKind::MoveVip => "move-vip",
-            FaultKind::Drain => "drain",
-            FaultKind::Uncordon => "uncordon",
-            FaultKind::SlowDisk(_) => "slow-disk",
-            FaultKind::FailDisk => "fail-disk",
-            FaultKind::RestoreDisk => "restore-disk",
-        }
-    }
-
-    /// Whether this kind undoes a fault of kind `other` (`power-on` undoes `power-off`).
-    pub fn undoes(&self, other: &FaultKind) -> bool {
-        use FaultKind as K;
-        match (self, other) {
-            (K::PowerOn, K::PowerOff | K::Shutdown) => true,
-            (K::Resume, K::Pause) => true,
-            (K::Heal, K::Isolate | K::Netem { .. } | K::LinkDown) => true,
-            (K::LinkUp, K::LinkDown) => true,
-            (K::StartService(a), K::StopService(b)) => a == b,
-            (K::Uncordon, K::Drain) => true,
-            (K::RestoreDisk, K::SlowDisk(_) | K::FailDisk) => true,
-            _ => false,
-        }
-    }
-
-    /// Whether this kind is an undo of another kind (it opens no fault window of its own).
-    pub fn is_undo(&self) -> bool {
-        matches!(
-            self,
-            FaultKind::PowerOn
-                | FaultKind::Resume
-                | FaultKind::Heal
-                | FaultKind::LinkUp
-                | FaultKind::StartService(_)
-                | FaultKind::Uncordon
-                | FaultKind::RestoreDisk
-        )
     }
 }
 
@@ -266,6 +196,13 @@ impl std::fmt::Display for FaultSpec {
             FaultKind::StopService(d) | FaultKind::StartService(d) => {
                 write!(f, "{} {} on {}", self.kind.key(), d.as_str(), self.target)
             }
+            FaultKind::KillService(d, sig) => write!(
+                f,
+                "kill-service {} on {} (SIG{})",
+                d.as_str(),
+                self.target,
+                sig.as_str().to_uppercase()
+            ),
             FaultKind::Netem { delay, loss } => {
                 let delay = humantime::format_duration(*delay);
                 write!(
@@ -277,6 +214,7 @@ impl std::fmt::Display for FaultSpec {
             }
             FaultKind::SlowDisk(p) => write!(f, "slow-disk {} {p}", self.target),
             FaultKind::MoveVip => write!(f, "move-vip to {}", self.target),
+            FaultKind::Cut(d) => write!(f, "isolate {} ({} only)", self.target, d.as_str()),
             k => write!(f, "{} {}", k.key(), self.target),
         }
     }
@@ -298,32 +236,79 @@ pub enum Expect {
 /// A scenario file that could not be read or checked.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The file could not be read.
-    #[error("{path}: cannot read")]
+    /// The file could not be read (missing, larger than the cap, not text).
+    #[error("{}: not a readable scenario file", file(path))]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
         #[source]
-        source: std::io::Error,
+        source: provisioner::text::ReadError,
     },
     /// The file is not a valid scenario.
-    #[error("{path}:{line}: {field}: {message}")]
+    #[error("{}{}: {}: {message}", file(path), line_part(*line), text::printable(field))]
     Invalid {
         /// The file.
         path: PathBuf,
-        /// 1-based line (0 when unknown).
+        /// 1-based line (0 when unknown: then not printed).
         line: u64,
         /// Where in the document (`steps[0].fault`).
         field: String,
-        /// What is wrong.
+        /// What is wrong: one printable line, values in backticks ([`text::shown`]).
         message: String,
     },
 }
 
-/// Reads and checks a scenario file.
+/// A file name as it starts a message: printable, on one line.
+fn file(path: &Path) -> String {
+    text::printable(&path.to_string_lossy())
+}
+
+/// `:LINE`, or nothing when the line is not known.
+fn line_part(line: u64) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(":{line}")
+    }
+}
+
+/// Most steps in a scenario.
+pub const STEPS_MAX: usize = 1_000;
+
+/// Most fault actions in a scenario: a fault step is one, `heal: all` one per node of the
+/// largest simulated cluster ([`sim::NODES_MAX`]). Each sets at most
+/// [`sim::TIMERS_PER_FAULT_MAX`] timers in the simulation, and a stale timer stays queued until
+/// it is due, so even with every action at one instant (the worst case; measured, at most 17
+/// timers an action on 16 nodes, `heal: all` with half of them off, and 4 on the seed's 3) the
+/// queue stays within [`sim::QUEUE_LEN_MAX`], beside the cluster's own timers
+/// ([`sim::STEADY_TIMERS_MAX`]) and the undos of the drill's clean-up (at most
+/// [`drill::ACTIVE_MAX`]).
+pub const ACTIONS_MAX: usize =
+    (sim::QUEUE_LEN_MAX - sim::STEADY_TIMERS_MAX) / sim::TIMERS_PER_FAULT_MAX - drill::ACTIVE_MAX;
+
+/// Time between two probes of one service when the scenario does not say.
+fn probe_interval() -> Duration {
+    Scenario::default_probes().interval
+}
+
+/// Longest probing a scenario may ask for at the default probe interval (its settle and
+/// observe steps together, and so any one duration in it): the probes it sends, one per probe
+/// interval from within an interval of its start, must fit a record's [`SAMPLES_MAX`] samples
+/// of a service.
+pub fn probing_max() -> Duration {
+    probing_max_at(probe_interval())
+}
+
+/// [`probing_max`] for probes every `interval`.
+pub fn probing_max_at(interval: Duration) -> Duration {
+    let n = u32::try_from(SAMPLES_MAX - 1).expect("SAMPLES_MAX fits u32");
+    interval * n
+}
+
+/// Reads and checks a scenario file (through the input size cap, never whole first).
 pub fn load(path: &Path) -> Result<Scenario, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+    let text = provisioner::yaml::read(path).map_err(|source| Error::Read {
         path: path.to_owned(),
         source,
     })?;
@@ -336,7 +321,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, Error> {
         path: path.to_owned(),
         line: e.line,
         field: e.field,
-        message: e.message,
+        // serde's messages echo values as they are: keep them on one printable line.
+        message: text::one_line(&e.message),
     })?;
     let stem = path
         .file_stem()
@@ -376,6 +362,13 @@ impl Scenario {
         if !self.description.is_empty() {
             out += &format!("description: {:?}\n", self.description);
         }
+        if self.probe != Scenario::default_probes() {
+            out += &format!(
+                "probe: {{interval: {}, timeout: {}}}\n",
+                fmt_dur(self.probe.interval),
+                fmt_dur(self.probe.timeout)
+            );
+        }
         out += "steps:\n";
         for step in &self.steps {
             out += &match step {
@@ -402,6 +395,46 @@ impl Scenario {
     }
 }
 
+/// An upper bound on the faults the drill's ledger holds (`drill::ACTIVE_MAX`) after each
+/// step, found without running it. The walk keeps a list of the faults that have an undo
+/// ([`FaultKind::inverse`]) with the target their step named; at run time the ledger holds
+/// some of the listed faults and never one that is not listed, because each step changes
+/// both alike or shrinks the ledger more:
+/// - a fault with an undo adds one to each (a role is bound to one node; `all` is only for
+///   `heal`);
+/// - `heal: all` runs on every node, so the ledger forgets every fault a heal undoes (network
+///   faults): the list forgets the same;
+/// - an undo naming a node forgets, on that node, every fault it undoes, among them all the
+///   listed ones of that target (a name always resolves to the same node): the list forgets
+///   those;
+/// - an undo naming a role is bound to the newest fault it undoes of the same target that the
+///   ledger holds (or to whoever has the role now), which the ledger forgets; the list forgets
+///   its own newest such fault. Both are the same fault, or the list's is newer and already
+///   gone from the ledger: either way the ledger stays within the list.
+fn in_force_bounds(steps: &[Step]) -> impl Iterator<Item = usize> + '_ {
+    let mut listed: Vec<&FaultSpec> = Vec::new();
+    steps.iter().map(move |s| {
+        let Step::Fault(f) = s else {
+            return listed.len();
+        };
+        if f.kind.inverse().is_some() {
+            listed.push(f);
+        } else if f.kind.is_undo() {
+            let undone = |a: &&FaultSpec| f.kind.undoes(&a.kind);
+            match &f.target {
+                Target::All => listed.retain(|a| !undone(a)),
+                Target::Node(_) => listed.retain(|a| !(a.target == f.target && undone(a))),
+                role => {
+                    if let Some(k) = listed.iter().rposition(|a| &a.target == role && undone(a)) {
+                        listed.remove(k);
+                    }
+                }
+            }
+        }
+        listed.len()
+    })
+}
+
 fn fmt_dur(d: Duration) -> String {
     humantime::format_duration(d).to_string().replace(' ', "")
 }
@@ -416,6 +449,11 @@ fn fault_yaml(f: &FaultSpec) -> String {
                 d.as_str()
             )
         }
+        FaultKind::KillService(d, sig) => format!(
+            "{{kill-service: {{node: {t}, service: {}, signal: {}}}}}",
+            d.as_str(),
+            sig.as_str()
+        ),
         FaultKind::Netem { delay, loss } => {
             format!(
                 "{{netem: {{node: {t}, delay: {}, loss: {}%}}}}",
@@ -425,6 +463,7 @@ fn fault_yaml(f: &FaultSpec) -> String {
         }
         FaultKind::SlowDisk(p) => format!("{{slow-disk: {{node: {t}, profile: {p}}}}}"),
         FaultKind::MoveVip => format!("{{move-vip: {{to: {t}}}}}"),
+        FaultKind::Cut(d) => format!("{{isolate: {{node: {t}, direction: {}}}}}", d.as_str()),
         k => format!("{{{}: {t}}}", k.key()),
     }
 }
@@ -432,9 +471,14 @@ fn fault_yaml(f: &FaultSpec) -> String {
 /// The file's form, as serde reads it, before the checks that give it meaning.
 mod raw {
     use super::*;
+    use provisioner::text::shown;
 
+    // `expecting` words serde's messages for users: without it they name these Rust types.
     #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
+    #[serde(
+        deny_unknown_fields,
+        expecting = "a scenario: a map of steps (and name, description, expect, probe)"
+    )]
     pub(super) struct RawScenario {
         name: Option<String>,
         #[serde(default)]
@@ -442,10 +486,25 @@ mod raw {
         steps: Vec<RawStep>,
         #[serde(default)]
         expect: BTreeMap<String, RawExpect>,
+        probe: Option<RawProbe>,
     }
 
     #[derive(Debug, Deserialize)]
-    #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+    #[serde(
+        deny_unknown_fields,
+        expecting = "a map: {interval: DURATION, timeout: DURATION}"
+    )]
+    struct RawProbe {
+        interval: Option<String>,
+        timeout: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(
+        rename_all = "kebab-case",
+        deny_unknown_fields,
+        expecting = "a step: settle, observe or fault"
+    )]
     enum RawStep {
         Settle(String),
         Observe(String),
@@ -453,7 +512,11 @@ mod raw {
     }
 
     #[derive(Debug, Deserialize)]
-    #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+    #[serde(
+        rename_all = "kebab-case",
+        deny_unknown_fields,
+        expecting = "a fault: a map of one fault kind to its target"
+    )]
     enum RawFault {
         PowerOff(String),
         PowerOn(String),
@@ -461,7 +524,7 @@ mod raw {
         Shutdown(String),
         Pause(String),
         Resume(String),
-        Isolate(String),
+        Isolate(RawIsolate),
         LinkDown(String),
         LinkUp(String),
         Heal(String),
@@ -469,28 +532,79 @@ mod raw {
         Uncordon(String),
         FailDisk(String),
         RestoreDisk(String),
+        ReleaseVip(String),
         MoveVip(MoveVip),
         StopService(NodeService),
+        KillService(KillService),
         StartService(NodeService),
         Netem(Netem),
         SlowDisk(SlowDisk),
     }
 
+    /// `isolate: NODE` (both ways), or one way: `isolate: {node: NODE, direction: D}`.
+    #[derive(Debug, Deserialize)]
+    #[serde(
+        untagged,
+        expecting = "a node, or a map: {node: NODE, direction: inbound|outbound}"
+    )]
+    enum RawIsolate {
+        Both(String),
+        OneWay(OneWay),
+    }
+
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
+    struct OneWay {
+        node: String,
+        direction: String,
+    }
+
+    impl OneWay {
+        fn direction(&self) -> Result<Direction, Field> {
+            match self.direction.as_str() {
+                "inbound" => Ok(Direction::Inbound),
+                "outbound" => Ok(Direction::Outbound),
+                other => Err((
+                    ".isolate.direction".into(),
+                    format!("unknown direction {} (inbound, outbound)", shown(other)),
+                )),
+            }
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, expecting = "a map: {to: NODE}")]
     struct MoveVip {
         to: String,
     }
 
     #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
+    #[serde(
+        deny_unknown_fields,
+        expecting = "a map: {node: NODE, service: SERVICE}"
+    )]
     struct NodeService {
         node: String,
         service: String,
     }
 
     #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
+    #[serde(
+        deny_unknown_fields,
+        expecting = "a map: {node: NODE, service: SERVICE, signal: kill|term}"
+    )]
+    struct KillService {
+        node: String,
+        service: String,
+        #[serde(default)]
+        signal: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(
+        deny_unknown_fields,
+        expecting = "a map: {node: NODE, delay: DURATION, loss: PERCENT}"
+    )]
     struct Netem {
         node: String,
         #[serde(default)]
@@ -500,21 +614,28 @@ mod raw {
     }
 
     #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
+    #[serde(
+        deny_unknown_fields,
+        expecting = "a map: {node: NODE, profile: PROFILE}"
+    )]
     struct SlowDisk {
         node: String,
         profile: String,
     }
 
     #[derive(Debug, Deserialize)]
-    #[serde(rename_all = "kebab-case", untagged)]
+    #[serde(
+        rename_all = "kebab-case",
+        untagged,
+        expecting = "an expectation: unavailable, or {available: {max_gap: DURATION}}"
+    )]
     enum RawExpect {
         Word(String),
         Map(BTreeMap<String, RawAvailable>),
     }
 
     #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
+    #[serde(deny_unknown_fields, expecting = "a map: {max_gap: DURATION}")]
     struct RawAvailable {
         max_gap: Option<String>,
     }
@@ -536,7 +657,12 @@ mod raw {
         let mut in_steps = false;
         for (i, l) in text.lines().enumerate() {
             let t = l.trim_start();
-            if t.starts_with("steps:") {
+            if let Some(rest) = t.strip_prefix("steps:") {
+                // The field is `steps` itself, or a step of a flow sequence (`steps: [...]`).
+                let whole = steps_index.is_none() && key == "steps";
+                if whole || steps_index.is_some() && !rest.trim().is_empty() {
+                    return i as u64 + 1;
+                }
                 in_steps = true;
                 continue;
             }
@@ -566,11 +692,20 @@ mod raw {
             {
                 return Err((
                     "name".into(),
-                    format!("`{name}` is not a name (letters, digits, - _ .)"),
+                    format!("{} is not a name (letters, digits, - _ .)", shown(&name)),
                 ));
             }
             if self.steps.is_empty() {
                 return Err(("steps".into(), "a scenario needs at least one step".into()));
+            }
+            if self.steps.len() > STEPS_MAX {
+                return Err((
+                    "steps".into(),
+                    format!(
+                        "{} steps, more than STEPS_MAX ({STEPS_MAX})",
+                        self.steps.len()
+                    ),
+                ));
             }
             let steps = self
                 .steps
@@ -578,29 +713,118 @@ mod raw {
                 .enumerate()
                 .map(|(i, s)| s.check().map_err(|(f, m)| (format!("steps[{i}]{f}"), m)))
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut expect = BTreeMap::new();
-            for (key, e) in &self.expect {
-                let service = Service::ALL
-                    .into_iter()
-                    .find(|s| s.as_str() == key)
-                    .ok_or_else(|| {
-                        (
-                            format!("expect.{key}"),
-                            format!("unknown service `{key}` (api, ceph, ingress)"),
-                        )
-                    })?;
-                expect.insert(
-                    service,
-                    e.check().map_err(|m| (format!("expect.{key}"), m))?,
-                );
-            }
+            let probe = self.check_probe()?;
+            limits(&steps, probe.interval)?;
             Ok(Scenario {
                 name,
                 description: self.description.clone(),
                 steps,
-                expect,
+                expect: self.check_expect()?,
+                probe,
             })
         }
+
+        fn check_probe(&self) -> Result<Probes, Field> {
+            let mut p = Scenario::default_probes();
+            let Some(raw) = &self.probe else {
+                return Ok(p);
+            };
+            if let Some(i) = &raw.interval {
+                p.interval = duration(i).map_err(|m| ("probe.interval".into(), m))?;
+                if !(PROBE_INTERVAL_MIN..=PROBE_INTERVAL_MAX).contains(&p.interval) {
+                    let m = format!(
+                        "{} is not within {}-{} (PROBE_INTERVAL_MIN, PROBE_INTERVAL_MAX)",
+                        shown(i),
+                        human(PROBE_INTERVAL_MIN),
+                        human(PROBE_INTERVAL_MAX)
+                    );
+                    return Err(("probe.interval".into(), m));
+                }
+            }
+            if let Some(t) = &raw.timeout {
+                p.timeout = duration(t).map_err(|m| ("probe.timeout".into(), m))?;
+                if p.timeout.is_zero() || p.timeout > PROBE_TIMEOUT_MAX {
+                    let m = format!(
+                        "{} is not within 1ms-{} (PROBE_TIMEOUT_MAX)",
+                        shown(t),
+                        human(PROBE_TIMEOUT_MAX)
+                    );
+                    return Err(("probe.timeout".into(), m));
+                }
+            }
+            Ok(p)
+        }
+
+        fn check_expect(&self) -> Result<BTreeMap<Service, Expect>, Field> {
+            let mut expect = BTreeMap::new();
+            for (key, e) in &self.expect {
+                let field = format!("expect.{key}");
+                let service = Service::ALL
+                    .into_iter()
+                    .find(|s| s.as_str() == key)
+                    .ok_or_else(|| {
+                        let m = format!("unknown service {} (api, ceph, ingress)", shown(key));
+                        (field.clone(), m)
+                    })?;
+                expect.insert(service, e.check().map_err(|m| (field, m))?);
+            }
+            Ok(expect)
+        }
+    }
+
+    /// The limits of a whole scenario, once each step is known to be well formed.
+    fn limits(steps: &[Step], interval: Duration) -> Result<(), Field> {
+        let probing: Duration = steps
+            .iter()
+            .map(|s| match s {
+                Step::Settle(d) | Step::Observe(d) => *d,
+                Step::Fault(_) => Duration::ZERO,
+            })
+            .sum();
+        if probing > probing_max_at(interval) {
+            return Err((
+                "steps".into(),
+                format!(
+                    "settle and observe add up to {}, longer than the {} a record holds \
+                     (SAMPLES_MAX {SAMPLES_MAX} samples of a service, one per {})",
+                    human(probing),
+                    human(probing_max_at(interval)),
+                    human(interval),
+                ),
+            ));
+        }
+        let mut actions = 0;
+        for (i, s) in steps.iter().enumerate() {
+            if let Step::Fault(f) = s {
+                actions += if f.target == Target::All {
+                    sim::NODES_MAX
+                } else {
+                    1
+                };
+            }
+            if actions > ACTIONS_MAX {
+                return Err((
+                    format!("steps[{i}]"),
+                    format!(
+                        "{actions} fault actions by this step (heal of all counts {}), more than \
+                         ACTIONS_MAX ({ACTIONS_MAX}): the simulation could not queue their timers",
+                        sim::NODES_MAX
+                    ),
+                ));
+            }
+        }
+        let in_force = in_force_bounds(steps);
+        if let Some((i, n)) = in_force.enumerate().find(|(_, n)| *n > drill::ACTIVE_MAX) {
+            return Err((
+                format!("steps[{i}]"),
+                format!(
+                    "up to {n} faults could be in force after this step, more than ACTIVE_MAX \
+                     ({}): undo some first",
+                    drill::ACTIVE_MAX
+                ),
+            ));
+        }
+        Ok(())
     }
 
     impl RawStep {
@@ -619,23 +843,24 @@ mod raw {
         }
     }
 
+    /// A fault of `kind` on the target named `t` (at `field`): `all` only for heal.
+    fn node(kind: FaultKind, t: &str, field: &str) -> Result<FaultSpec, Field> {
+        let target = Target::parse(t);
+        if target == Target::All && !matches!(kind, FaultKind::Heal) {
+            return Err((
+                field.into(),
+                format!("`all` is only a target of heal, not of {}", kind.key()),
+            ));
+        }
+        if t.is_empty() {
+            return Err((field.into(), "empty target".into()));
+        }
+        Ok(FaultSpec { kind, target })
+    }
+
     impl RawFault {
         fn check(&self) -> Result<FaultSpec, Field> {
             use FaultKind as K;
-            let node = |kind: FaultKind, t: &str, field: &str| -> Result<FaultSpec, Field> {
-                let target = Target::parse(t);
-                let all_ok = matches!(kind, K::Heal);
-                if target == Target::All && !all_ok {
-                    return Err((
-                        field.into(),
-                        format!("`all` is only a target of heal, not of {}", kind.key()),
-                    ));
-                }
-                if t.is_empty() {
-                    return Err((field.into(), "empty target".into()));
-                }
-                Ok(FaultSpec { kind, target })
-            };
             match self {
                 RawFault::PowerOff(t) => node(K::PowerOff, t, ".power-off"),
                 RawFault::PowerOn(t) => node(K::PowerOn, t, ".power-on"),
@@ -643,7 +868,10 @@ mod raw {
                 RawFault::Shutdown(t) => node(K::Shutdown, t, ".shutdown"),
                 RawFault::Pause(t) => node(K::Pause, t, ".pause"),
                 RawFault::Resume(t) => node(K::Resume, t, ".resume"),
-                RawFault::Isolate(t) => node(K::Isolate, t, ".isolate"),
+                RawFault::Isolate(RawIsolate::Both(t)) => node(K::Isolate, t, ".isolate"),
+                RawFault::Isolate(RawIsolate::OneWay(w)) => {
+                    node(K::Cut(w.direction()?), &w.node, ".isolate.node")
+                }
                 RawFault::LinkDown(t) => node(K::LinkDown, t, ".link-down"),
                 RawFault::LinkUp(t) => node(K::LinkUp, t, ".link-up"),
                 RawFault::Heal(t) => node(K::Heal, t, ".heal"),
@@ -651,12 +879,14 @@ mod raw {
                 RawFault::Uncordon(t) => node(K::Uncordon, t, ".uncordon"),
                 RawFault::FailDisk(t) => node(K::FailDisk, t, ".fail-disk"),
                 RawFault::RestoreDisk(t) => node(K::RestoreDisk, t, ".restore-disk"),
+                RawFault::ReleaseVip(t) => node(K::ReleaseVip, t, ".release-vip"),
                 RawFault::MoveVip(m) => node(K::MoveVip, &m.to, ".move-vip.to"),
                 RawFault::StopService(ns) => node(
                     K::StopService(daemon(ns, ".stop-service")?),
                     &ns.node,
                     ".stop-service.node",
                 ),
+                RawFault::KillService(ks) => node(kill(ks)?, &ks.node, ".kill-service.node"),
                 RawFault::StartService(ns) => node(
                     K::StartService(daemon(ns, ".start-service")?),
                     &ns.node,
@@ -681,7 +911,7 @@ mod raw {
                         let known = crate::disk::names().join(", ");
                         return Err((
                             ".slow-disk.profile".into(),
-                            format!("unknown disk profile `{}` ({known})", s.profile),
+                            format!("unknown disk profile {} ({known})", shown(&s.profile)),
                         ));
                     }
                     node(K::SlowDisk(s.profile.clone()), &s.node, ".slow-disk.node")
@@ -690,12 +920,38 @@ mod raw {
         }
     }
 
+    /// kill-service's daemon and signal (SIGKILL unless it says `term`).
+    fn kill(ks: &KillService) -> Result<FaultKind, Field> {
+        let ns = NodeService {
+            node: ks.node.clone(),
+            service: ks.service.clone(),
+        };
+        let signal = match ks.signal.as_deref() {
+            None | Some("kill") => Signal::Kill,
+            Some("term") => Signal::Term,
+            Some(other) => {
+                return Err((
+                    ".kill-service.signal".into(),
+                    format!("unknown signal {} (kill, term)", shown(other)),
+                ))
+            }
+        };
+        Ok(FaultKind::KillService(
+            daemon(&ns, ".kill-service")?,
+            signal,
+        ))
+    }
+
     fn daemon(ns: &NodeService, field: &str) -> Result<Daemon, Field> {
         Daemon::parse(&ns.service).ok_or_else(|| {
             let known: Vec<_> = Daemon::ALL.iter().map(|d| d.as_str()).collect();
             (
                 format!("{field}.service"),
-                format!("unknown service `{}` ({})", ns.service, known.join(", ")),
+                format!(
+                    "unknown service {} ({})",
+                    shown(&ns.service),
+                    known.join(", ")
+                ),
             )
         })
     }
@@ -705,7 +961,8 @@ mod raw {
             match self {
                 RawExpect::Word(w) if w == "unavailable" => Ok(Expect::Unavailable),
                 RawExpect::Word(w) => Err(format!(
-                    "unknown expectation `{w}` (available or unavailable)"
+                    "unknown expectation {} (available or unavailable)",
+                    shown(w)
                 )),
                 RawExpect::Map(m) => {
                     let Some((key, value)) = m.iter().next().filter(|_| m.len() == 1) else {
@@ -720,7 +977,8 @@ mod raw {
                         }
                         "unavailable" => Ok(Expect::Unavailable),
                         other => Err(format!(
-                            "unknown expectation `{other}` (available or unavailable)"
+                            "unknown expectation {} (available or unavailable)",
+                            shown(other)
                         )),
                     }
                 }
@@ -728,29 +986,32 @@ mod raw {
         }
     }
 
-    /// Longest duration a step may take: one simulated day.
-    const STEP_MAX: Duration = Duration::from_secs(86_400);
-
     fn duration(s: &str) -> Result<Duration, String> {
         let d = humantime::parse_duration(s.trim())
-            .map_err(|e| format!("`{s}` is not a duration ({e})"))?;
-        if d > STEP_MAX {
-            return Err(format!("`{s}` is longer than a day"));
+            .map_err(|e| format!("{} is not a duration ({e})", shown(s)))?;
+        if d > probing_max() {
+            return Err(format!(
+                "{} is longer than the {} a record holds (SAMPLES_MAX {SAMPLES_MAX} samples of a \
+                 service, one per {})",
+                shown(s),
+                human(probing_max()),
+                human(probe_interval())
+            ));
         }
         Ok(d)
     }
 
+    /// A duration as humantime writes it (`23h 59m 59s 800ms`).
+    fn human(d: Duration) -> String {
+        humantime::format_duration(d).to_string()
+    }
+
     fn percent(s: &str) -> Result<f64, String> {
-        let n = s
-            .trim()
-            .strip_suffix('%')
-            .ok_or_else(|| format!("`{s}` is not a percentage like 5%"))?;
-        let v: f64 = n
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{s}` is not a percentage like 5%"))?;
+        let not = || format!("{} is not a percentage like 5%", shown(s));
+        let n = s.trim().strip_suffix('%').ok_or_else(not)?;
+        let v: f64 = n.trim().parse().map_err(|_| not())?;
         if !(0.0..=100.0).contains(&v) {
-            return Err(format!("`{s}` is not between 0% and 100%"));
+            return Err(format!("{} is not between 0% and 100%", shown(s)));
         }
         Ok(v / 100.0)
     }
@@ -787,6 +1048,153 @@ mod tests {
         );
         assert_eq!(s.expect[&Service::Ingress], Expect::Unavailable);
         assert_eq!(s.duration(), Duration::from_secs(330));
+    }
+
+    /// Probing for D sends at most D / interval + 1 probes (limits.rs shows it on the
+    /// simulation): the longest probing fills a record exactly, and one interval more would
+    /// not fit.
+    #[test]
+    fn the_longest_probing_fills_a_record_and_no_more() {
+        for ms in [50, 200, 1000, 10_000] {
+            let iv = Duration::from_millis(ms);
+            let probes = |d: Duration| (d.as_nanos() / iv.as_nanos()) as usize + 1;
+            assert_eq!(probes(probing_max_at(iv)), SAMPLES_MAX, "every {ms} ms");
+            assert!(probes(probing_max_at(iv) + iv) > SAMPLES_MAX);
+        }
+    }
+
+    /// Exactly STEPS_MAX steps are accepted, one more refused.
+    #[test]
+    fn steps_max_is_the_last_accepted_count() {
+        let steps = |n: usize| format!("steps:\n{}", "  - settle: 1ms\n".repeat(n));
+        assert_eq!(ok(&steps(STEPS_MAX)).steps.len(), STEPS_MAX);
+        assert!(parse_err(&steps(STEPS_MAX + 1)).contains("STEPS_MAX"));
+    }
+
+    /// A description survives the YAML that a shrunk schedule is written as; an empty one is
+    /// left out.
+    #[test]
+    fn to_yaml_keeps_a_description_and_omits_an_empty_one() {
+        let mut s = ok("name: d\ndescription: two words\nsteps:\n  - settle: 1s\n");
+        assert_eq!(ok(&s.to_yaml()).description, "two words");
+        s.description.clear();
+        assert!(!s.to_yaml().contains("description"), "{}", s.to_yaml());
+    }
+
+    /// The ledger bound after each step: `heal: all` forgets every network fault; a heal of
+    /// one node forgets that node's faults only.
+    #[test]
+    fn in_force_bounds_forget_what_a_heal_undoes_and_nothing_else() {
+        let s = ok("steps:\n  - fault: {isolate: node-1}\n  - fault: {isolate: node-2}\n  \
+                    - fault: {heal: node-1}\n  - fault: {isolate: node-3}\n  - fault: {heal: all}\n");
+        let bounds: Vec<usize> = in_force_bounds(&s.steps).collect();
+        assert_eq!(bounds, [1, 2, 1, 2, 0]);
+        // A heal naming a role forgets only a fault of that role that it undoes.
+        let s = ok(
+            "steps:\n  - fault: {isolate: node-1}\n  - fault: {power-off: vip-holder}\n  \
+                    - fault: {heal: vip-holder}\n",
+        );
+        let bounds: Vec<usize> = in_force_bounds(&s.steps).collect();
+        assert_eq!(bounds, [1, 2, 2]);
+    }
+
+    /// Errors found after parsing point at the line: a key, a step of a block list, a step of
+    /// a flow list.
+    #[test]
+    fn line_of_finds_keys_and_steps() {
+        let block =
+            "name: x\nsteps:\n  - settle: 1s\n  - observe: 2s\nexpect:\n  api: unavailable\n";
+        assert_eq!(raw::line_of(block, "steps[1].observe"), 4);
+        assert_eq!(raw::line_of(block, "steps[0]"), 3);
+        assert_eq!(raw::line_of(block, "steps"), 2);
+        assert_eq!(raw::line_of(block, "expect.api"), 6);
+        let flow = "name: x\nsteps: [{settle: 1s}]\n";
+        assert_eq!(raw::line_of(flow, "steps[0].settle"), 2);
+        assert_eq!(raw::line_of(flow, "nowhere"), 0);
+    }
+
+    /// kill-service: SIGKILL unless it says term; it round-trips; another signal is an error
+    /// naming the field. `ingress`, `traefik` and `nginx` name the same daemon.
+    #[test]
+    fn kill_service_and_the_ingress_names() {
+        let s = ok(
+            "steps:\n  - fault: {kill-service: {node: node-1, service: etcd}}\n  \
+                    - fault: {kill-service: {node: node-1, service: nginx, signal: term}}\n",
+        );
+        let kinds: Vec<_> = s
+            .steps
+            .iter()
+            .map(|st| match st {
+                Step::Fault(f) => f.kind.clone(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                FaultKind::KillService(Daemon::Etcd, Signal::Kill),
+                FaultKind::KillService(Daemon::Ingress, Signal::Term)
+            ]
+        );
+        assert_eq!(ok(&s.to_yaml()).steps, s.steps);
+        let e = parse_err(
+            "steps:\n  - fault: {kill-service: {node: node-1, service: etcd, signal: hup}}\n",
+        );
+        assert!(
+            e.contains("kill-service.signal") && e.contains("unknown signal"),
+            "{e}"
+        );
+        for name in ["ingress", "traefik", "nginx"] {
+            assert_eq!(Daemon::parse(name), Some(Daemon::Ingress));
+        }
+    }
+
+    /// isolate: a node cuts both ways; a map with a direction cuts one way (IP only). Both
+    /// round-trip through the YAML a shrunk schedule is written as, the one-way form says so
+    /// when shown, and another direction or a missing node is an error naming the field.
+    #[test]
+    fn isolate_takes_a_node_or_one_direction() {
+        let s = ok("steps:\n  - fault: {isolate: node-1}\n  \
+                    - fault: {isolate: {node: vip-holder, direction: inbound}}\n  \
+                    - fault: {isolate: {node: node-2, direction: outbound}}\n");
+        let faults: Vec<FaultSpec> = s
+            .steps
+            .iter()
+            .filter_map(|st| match st {
+                Step::Fault(f) => Some(f.clone()),
+                _ => None,
+            })
+            .collect();
+        let kinds: Vec<_> = faults.iter().map(|f| f.kind.clone()).collect();
+        assert_eq!(
+            kinds,
+            [
+                FaultKind::Isolate,
+                FaultKind::Cut(Direction::Inbound),
+                FaultKind::Cut(Direction::Outbound)
+            ]
+        );
+        assert_eq!(faults[1].target, Target::VipHolder);
+        assert_eq!(faults[1].to_string(), "isolate vip-holder (inbound only)");
+        assert_eq!(ok(&s.to_yaml()).steps, s.steps);
+        let e = parse_err("steps:\n  - fault: {isolate: {node: node-1, direction: sideways}}\n");
+        assert!(
+            e.contains("isolate.direction") && e.contains("unknown direction"),
+            "{e}"
+        );
+        let e = parse_err("steps:\n  - fault: {isolate: {direction: inbound}}\n");
+        assert!(e.contains("isolate"), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+
+    /// netem needs a delay or a loss, not both.
+    #[test]
+    fn netem_takes_a_delay_or_a_loss_alone() {
+        ok("steps:\n  - fault: {netem: {node: node-1, delay: 100ms}}\n");
+        ok("steps:\n  - fault: {netem: {node: node-1, loss: 5%}}\n");
+        assert!(
+            parse_err("steps:\n  - fault: {netem: {node: node-1}}\n").contains("a delay or a loss")
+        );
     }
 
     #[test]
@@ -844,6 +1252,18 @@ mod tests {
         );
         let again = parse(Path::new("t.yaml"), &s.to_yaml()).unwrap();
         assert_eq!(again, s);
+    }
+
+    #[test]
+    fn probe_settings_roundtrip_and_default() {
+        let s = ok("probe: {interval: 100ms, timeout: 1s}\nsteps:\n  - fault: {release-vip: node-2}\n  - observe: 1m\n");
+        assert_eq!(s.probe.interval, Duration::from_millis(100));
+        assert_eq!(s.probe.timeout, Duration::from_secs(1));
+        let again = parse(Path::new("t.yaml"), &s.to_yaml()).unwrap();
+        assert_eq!(again, s);
+        let plain = ok("steps:\n  - observe: 1m\n");
+        assert_eq!(plain.probe, Scenario::default_probes());
+        assert!(!plain.to_yaml().contains("probe"));
     }
 
     #[test]

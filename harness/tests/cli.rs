@@ -86,38 +86,45 @@ fn failed_expectation_exits_1_with_a_replay_command() {
     let (code, _, stderr) = hadrill(&[
         "drill",
         "--sim",
+        // Seed 2: the heal's race strands the clients (on seed 1 it goes their way).
         "--seed",
-        "1",
+        "2",
         "--out",
         out.to_str().unwrap(),
         &scenario("isolate-vip-holder.yaml"),
     ]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
-        stderr.contains("replay with: hadrill drill --sim --profile kubernetes --seed 1"),
+        stderr.contains("replay with: hadrill drill --sim --profile kubernetes --seed 2"),
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(out);
 }
 
-#[test]
-fn bad_scenario_is_one_line_and_exit_2_and_writes_nothing() {
-    let dir = tmp("bad");
+/// Writes `NAME.yaml` with `text` into a fresh scratch folder and drills it on the simulation
+/// into `out` there: (the folder, `out`, what hadrill returned).
+fn drill_one(name: &str, text: &str) -> (PathBuf, PathBuf, (i32, String, String)) {
+    let dir = tmp(name);
     std::fs::create_dir_all(&dir).unwrap();
-    let bad = dir.join("bad.yaml");
-    std::fs::write(
-        &bad,
-        "name: x\nsteps:\n  - settle: 10s\n  - fault: {power-of: node-1}\n",
-    )
-    .unwrap();
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, text).unwrap();
     let out = dir.join("out");
-    let (code, stdout, stderr) = hadrill(&[
+    let ran = hadrill(&[
         "drill",
         "--sim",
         "--out",
         out.to_str().unwrap(),
-        bad.to_str().unwrap(),
+        file.to_str().unwrap(),
     ]);
+    (dir, out, ran)
+}
+
+#[test]
+fn bad_scenario_is_one_line_and_exit_2_and_writes_nothing() {
+    let (dir, out, (code, stdout, stderr)) = drill_one(
+        "bad",
+        "name: x\nsteps:\n  - settle: 10s\n  - fault: {power-of: node-1}\n",
+    );
     assert_eq!(code, 2);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
@@ -289,7 +296,7 @@ fn bad_cluster_and_lab_input_is_one_line_and_exit_2() {
         (vec!["up", "--lab", "Bad_Name"], "a lab name is 1 to 20"),
         (
             vec!["up", "--lab", "ok", "--disk-profile", "floppy"],
-            "--disk-profile floppy: unknown",
+            "--disk-profile `floppy`: unknown",
         ),
         (vec!["up", "--lab", "ok", "--nodes", "0"], "--nodes 0"),
         (
@@ -322,4 +329,293 @@ fn bad_cluster_and_lab_input_is_one_line_and_exit_2() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to remove"));
     assert!(!home.join("labs/nolab").exists());
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A native inventory of `n` nodes (every role), for plans of different sizes.
+fn inventory_of(dir: &Path, n: u8) -> String {
+    let nodes: String = (1..=n)
+        .map(|i| format!("  - name: n{i}\n    address: 10.9.0.{}\n", 10 + i))
+        .collect();
+    let path = dir.join(format!("inv{n}.yml"));
+    std::fs::write(
+        &path,
+        format!("cluster:\n  vip: 10.9.0.100\nnodes:\n{nodes}"),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+fn files_under(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn reusing_out_leaves_no_file_of_the_earlier_plan() {
+    let dir = tmp("replan");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("plan");
+    let o = out.to_str().unwrap();
+    let plan = |inv: &str, profile: &str| {
+        let (code, _, stderr) =
+            hadrill(&["plan", "--inventory", inv, "--profile", profile, "--out", o]);
+        assert_eq!(code, 0, "{stderr}");
+        files_under(&out)
+    };
+    let five = plan(&inventory_of(&dir, 5), "bare");
+    assert!(five.iter().any(|f| f.starts_with("hosts/n5/")), "{five:?}");
+    let two = plan(&inventory_of(&dir, 2), "bare");
+    assert!(
+        !two.iter().any(|f| f.starts_with("hosts/n3")),
+        "stale hosts: {two:?}"
+    );
+    assert!(!out.join("hosts/n5").exists(), "emptied folders go too");
+    // bare, then kubernetes: exactly the files a fresh kubernetes plan writes.
+    let kube = plan(&inventory_of(&dir, 2), "kubernetes");
+    let fresh_out = dir.join("fresh");
+    let (code, _, _) = hadrill(&[
+        "plan",
+        "--inventory",
+        &inventory_of(&dir, 2),
+        "--profile",
+        "kubernetes",
+        "--out",
+        fresh_out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(kube, files_under(&fresh_out));
+    assert!(
+        !kube.iter().any(|f| f.contains("ceph.conf")),
+        "bare-only files left: {kube:?}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn out_is_written_safely() {
+    let dir = tmp("safeout");
+    let out = dir.join("out");
+    let outside = dir.join("outside.txt");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&outside, "keep me").unwrap();
+    // Seed 2: isolate-vip-holder fails its expectation there (the heal's race).
+    let drill = |sc: &str| {
+        hadrill(&[
+            "drill",
+            "--sim",
+            "--seed",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+            &scenario(sc),
+        ])
+    };
+    let (code, _, stderr) = drill("move-vip.yaml");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!out.join("INCOMPLETE").exists());
+    // A symlink where report.json goes is replaced, not written through.
+    std::fs::remove_file(out.join("report.json")).unwrap();
+    std::os::unix::fs::symlink(&outside, out.join("report.json")).unwrap();
+    let (code, _, stderr) = drill("move-vip.yaml");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me");
+    assert!(!out.join("report.json").is_symlink());
+    // A write that fails keeps a failed drill's exit code, says so, and marks the folder.
+    std::fs::remove_file(out.join("report.html")).unwrap();
+    std::fs::create_dir(out.join("report.html")).unwrap();
+    std::fs::write(out.join("report.html/x"), "").unwrap();
+    let (code, _, stderr) = drill("isolate-vip-holder.yaml");
+    assert_eq!(code, 1, "the drill's own failure: {stderr}");
+    assert!(stderr.contains("cannot write the reports"), "{stderr}");
+    assert!(
+        out.join("INCOMPLETE").exists(),
+        "the folder says it is not whole"
+    );
+    let (code, _, stderr) = drill("move-vip.yaml");
+    assert_eq!(
+        code, 2,
+        "a passing drill whose reports are missing: {stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // A folder that is not hadrill's is refused, and nothing in it touched.
+    let theirs = dir.join("theirs");
+    std::fs::create_dir_all(&theirs).unwrap();
+    std::fs::write(theirs.join("notes"), "x").unwrap();
+    let (code, _, stderr) = hadrill(&[
+        "drill",
+        "--sim",
+        "--out",
+        theirs.to_str().unwrap(),
+        &scenario("move-vip.yaml"),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not a hadrill output folder"), "{stderr}");
+    assert_eq!(files_under(&theirs), ["notes"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_replay_line_quotes_what_a_file_name_holds() {
+    let dir = tmp("replay");
+    std::fs::create_dir_all(&dir).unwrap();
+    let evil = dir.join("x;touch pwned $(id).yaml");
+    std::fs::copy(scenario("isolate-vip-holder.yaml"), &evil).unwrap();
+    let out = dir.join("out");
+    let (code, _, stderr) = hadrill(&[
+        "drill",
+        "--sim",
+        "--seed",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        evil.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let line = stderr.lines().find(|l| l.contains("replay with:")).unwrap();
+    let cmd = line.split_once("replay with: ").unwrap().1;
+    let words = shell_words(cmd);
+    assert_eq!(words.last().map(String::as_str), evil.to_str(), "{cmd}");
+    assert_eq!(words.len(), 8, "{words:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Splits a command line as sh does: POSIX single quotes only (what the replay line uses).
+fn shell_words(line: &str) -> Vec<String> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("for w in {line}; do printf '%s\\0' \"$w\"; done"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split('\0')
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_scenario_that_judges_nothing_exits_3_and_says_why() {
+    let (dir, out, (code, stdout, stderr)) = drill_one(
+        "look",
+        "steps:\n  - settle: 5s\n  - fault: {power-off: node-1}\n  - observe: 10s\n",
+    );
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("look: not judged: the scenario names no expectation"),
+        "{stdout}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["outcome"], "unknown");
+    assert_eq!(json["complete"], true, "it ran to its end");
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("<skipped") && !junit.contains("<failure"),
+        "{junit}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_simulation_runs_the_inventorys_cluster_and_its_settings() {
+    // The native example as it is (etcd pre-vote on, as kubeadm's etcd 3.5) and with
+    // pre-vote off (Debian 12's etcd 3.4): after a cut-off member is healed, a member without
+    // pre-vote disrupts the leader with its higher term, and the API is lost for the election.
+    let dir = tmp("inventory");
+    std::fs::create_dir_all(&dir).unwrap();
+    let on = dir.join("on.yml");
+    let off = dir.join("off.yml");
+    let native = std::fs::read_to_string(example("native-inventory.yml")).unwrap();
+    std::fs::write(&on, &native).unwrap();
+    std::fs::write(
+        &off,
+        native.replacen(
+            "  name: homelab\n",
+            "  name: homelab\n  etcd_pre_vote: false\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let gap = |inv: &Path, out: &str| {
+        let out = dir.join(out);
+        let (code, stdout, stderr) = hadrill(&[
+            "drill",
+            "--sim",
+            "--profile",
+            "bare",
+            "--inventory",
+            inv.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            &scenario("isolate-node.yaml"),
+        ]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+                .unwrap();
+        json["scenarios"][0]["services"]["api"]["max_gap_s"]
+            .as_f64()
+            .unwrap()
+    };
+    let (with, without) = (gap(&on, "on"), gap(&off, "off"));
+    // Pre-vote on: one probe at most (the cut-off member's requests); off: an election after
+    // the heal, at least one election timeout (1 s) less a probe interval.
+    assert!(with <= 0.2 + 1e-9, "pre-vote on: {with} s");
+    assert!(without >= 0.8, "pre-vote off: {without} s");
+    // An inventory that cannot be read is one line, exit 2.
+    let (code, _, stderr) = hadrill(&[
+        "drill",
+        "--sim",
+        "--inventory",
+        dir.join("missing.yml").to_str().unwrap(),
+        &scenario("isolate-node.yaml"),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("missing.yml"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_scenarios_probe_settings_are_used_and_reported() {
+    let text = |probe: &str| {
+        format!("{probe}steps:\n  - settle: 10s\nexpect:\n  api: {{available: {{max_gap: 1s}}}}\n")
+    };
+    let report = |out: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+    };
+    let (d1, out, (code, _, e)) = drill_one("probe-default", &text(""));
+    assert_eq!(code, 0, "{e}");
+    let default = report(&out);
+    let (d2, out, (code, _, e)) = drill_one(
+        "probe-fast",
+        &text("probe: {interval: 100ms, timeout: 1s}\n"),
+    );
+    assert_eq!(code, 0, "{e}");
+    let fast = report(&out);
+    let s = |r: &serde_json::Value| r["scenarios"][0].clone();
+    assert_eq!(s(&default)["probe"]["interval_ms"], 200);
+    assert_eq!(s(&default)["probe"]["timeout_ms"], 2000);
+    assert_eq!(s(&fast)["probe"]["interval_ms"], 100);
+    assert_eq!(s(&fast)["probe"]["timeout_ms"], 1000);
+    // Ten seconds: 50 probes every 200 ms, 100 every 100 ms.
+    let n = |r: &serde_json::Value| s(r)["services"]["api"]["n_probes"].as_u64().unwrap();
+    assert_eq!((n(&default), n(&fast)), (50, 100));
+    for d in [d1, d2] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
 }

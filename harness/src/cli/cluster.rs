@@ -42,8 +42,9 @@ pub(super) struct ValidateArgs {
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
     /// Seconds to keep re-checking while a check fails (a cluster just provisioned or healed
-    /// may still be electing); 0 checks once. A check that failed first is still reported.
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    /// may still be electing); 0 checks once, at most 3600. A check that failed first is
+    /// still reported.
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=3600))]
     wait: u64,
 }
 
@@ -62,14 +63,16 @@ pub(super) fn plan(a: &PlanArgs) -> Result<u8> {
         Some(path) => load_inventory(path, a.profile)?,
         None => ClusterModel::seed(a.profile),
     };
-    provisioner::plan::write_out(&model, &a.out)
-        .with_context(|| format!("{}: cannot write the plan", a.out.display()))?;
+    let mut out = provisioner::outdir::OutDir::open(&a.out)?;
+    provisioner::plan::write_out(&model, &mut out)
+        .and_then(|()| out.finish(None))
+        .context("cannot write the plan")?;
     let n = provisioner::plan::plan(&model).steps.len();
     println!(
         "planned {n} steps for {} hosts ({}) into {}",
         model.nodes.len(),
         model.profile.as_str(),
-        a.out.display()
+        provisioner::text::shell_path(&a.out)
     );
     Ok(0)
 }

@@ -6,16 +6,17 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use provisioner::model::{ClusterModel, Profile};
 
-use super::{default_kubeconfig, lab_model, write};
+use super::{default_kubeconfig, lab_model};
 use crate::drill::{self as run_drill, SimLab};
 use crate::lab::libvirt::drive::LibvirtLab;
 use crate::lab::Lab;
 use crate::record::Service;
-use crate::report::{self, DrillReport, ScenarioReport};
+use crate::report::{self, DrillReport, ScenarioReport, Summary};
 use crate::scenario::{self, Scenario};
 use crate::sim::Sim;
 use crate::verdict::Outcome;
 use crate::{compare as cmp, explore, matrix as mx};
+use provisioner::outdir::{Error as OutError, OutDir};
 
 /// Where scenarios run: the simulation or a lab.
 #[derive(Debug, Args)]
@@ -29,6 +30,10 @@ pub(super) struct On {
     /// Profile the simulation models (a lab uses the one it was provisioned with).
     #[arg(long, default_value = "kubernetes")]
     profile: Profile,
+    /// The simulated cluster from this inventory, with its settings, as `plan` reads it
+    /// (default: the seed's cluster).
+    #[arg(long, conflicts_with = "lab")]
+    inventory: Option<PathBuf>,
     /// Kubeconfig for a kubernetes lab's API probe (default `$KUBECONFIG` or `~/.kube/config`).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
@@ -66,8 +71,8 @@ pub(super) struct CompareArgs {
     /// The lab.
     #[arg(long)]
     lab: String,
-    /// Runs of each scenario on the lab (the median is compared).
-    #[arg(long, default_value_t = 1)]
+    /// Runs of each scenario on the lab, 1 to 20 (the median is compared).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(COMPARE_RUNS_MAX)))]
     runs: u32,
     /// First simulation seed (the prediction is the median over this and the next four).
     #[arg(long, default_value_t = 1)]
@@ -87,8 +92,8 @@ pub(super) struct CompareArgs {
 pub(super) enum SimCmd {
     /// Random fault schedules checked against invariants; a violation is shrunk to a scenario.
     Explore {
-        /// Schedules to run.
-        #[arg(long, default_value_t = 200)]
+        /// Schedules to run, 1 to 100000.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=i64::from(EXPLORE_RUNS_MAX)))]
         runs: u32,
         /// Seed of the schedule generator.
         #[arg(long, default_value_t = 1)]
@@ -96,14 +101,37 @@ pub(super) enum SimCmd {
         /// Profile to simulate.
         #[arg(long, default_value = "kubernetes")]
         profile: Profile,
+        /// The simulated cluster from this inventory (default: the seed's).
+        #[arg(long)]
+        inventory: Option<PathBuf>,
         /// Directory for explore.json (and the shrunk scenario).
         #[arg(long, default_value = "out")]
         out: PathBuf,
     },
 }
 
-/// Simulation seeds whose median is the prediction.
-const SIM_SEEDS: u64 = 5;
+/// Simulation seeds whose median is the prediction and whose range is where one lab run
+/// can fall (a simulated run takes milliseconds; eleven seeds see the advert phase's spread).
+const SIM_SEEDS: u64 = 11;
+/// Most runs of each scenario `compare` makes on a lab.
+pub(super) const COMPARE_RUNS_MAX: u32 = 20;
+/// Most schedules one `sim explore` runs (about ten minutes on two cores).
+pub(super) const EXPLORE_RUNS_MAX: u32 = 100_000;
+
+impl On {
+    /// The cluster the simulation runs: the inventory's, or the seed's.
+    fn sim_model(&self) -> Result<ClusterModel> {
+        sim_model(self.inventory.as_deref(), self.profile)
+    }
+}
+
+/// The inventory's cluster for the simulation, or the seed's.
+fn sim_model(inventory: Option<&Path>, profile: Profile) -> Result<ClusterModel> {
+    match inventory {
+        Some(path) => super::load_inventory(path, profile),
+        None => Ok(ClusterModel::seed(profile)),
+    }
+}
 
 /// Reads every scenario first, so that a bad file fails before anything runs.
 fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>> {
@@ -142,9 +170,14 @@ fn preflight(lab: &dyn Lab, scenarios: &[Scenario]) -> Result<()> {
     Ok(())
 }
 
-/// Each scenario on the lab, from a cluster found healthy first.
-fn on_lab(dl: &mut LibvirtLab, scenarios: &[Scenario]) -> Vec<ScenarioReport> {
-    let mut reports = Vec::new();
+/// Each scenario on the lab, from a cluster found healthy first; `keep` takes what is needed
+/// of each report (a drill keeps summaries, so records do not pile up).
+fn on_lab<T>(
+    dl: &mut LibvirtLab,
+    scenarios: &[Scenario],
+    mut keep: impl FnMut(ScenarioReport) -> T,
+) -> Vec<T> {
+    let mut kept = Vec::new();
     for s in scenarios {
         let report = match dl.wait_healthy() {
             Ok(()) => {
@@ -156,103 +189,149 @@ fn on_lab(dl: &mut LibvirtLab, scenarios: &[Scenario]) -> Vec<ScenarioReport> {
                 format!("the cluster was not healthy before the drill: {why}"),
             ),
         };
-        let stop = report.error.as_deref() == Some("interrupted");
-        reports.push(report);
+        let stop = is_interrupted(report.error.as_deref());
+        kept.push(keep(report));
         if stop {
             break;
         }
     }
-    reports
+    kept
 }
 
-fn interrupted(reports: &[ScenarioReport]) -> bool {
-    reports
-        .iter()
-        .any(|r| r.error.as_deref() == Some("interrupted"))
+fn is_interrupted(error: Option<&str>) -> bool {
+    error == Some(crate::lab::Error::Interrupted.to_string().as_str())
+}
+
+fn interrupted(reports: &[Summary]) -> bool {
+    reports.iter().any(|r| is_interrupted(r.error.as_deref()))
+}
+
+/// Opens `--out` once the inputs are known to be good (bad input writes nothing).
+fn open_out(dir: &Path) -> Result<OutDir> {
+    OutDir::open(dir).map_err(anyhow::Error::from)
+}
+
+/// Ends a run's output: the exit code of what ran, unless writing failed. A drill that
+/// already failed keeps its own code (any non-zero fails CI, and the error says the reports
+/// are missing); one that passed exits 2, since its reports are not there to show it.
+fn finish_out(out: OutDir, written: Result<(), OutError>, complete: bool, code: u8) -> Result<u8> {
+    let why = (!complete).then_some("stopped before every scenario finished");
+    match written.and_then(|()| out.finish(why)) {
+        Ok(()) => Ok(code),
+        Err(e) if code != 0 => {
+            eprintln!(
+                "hadrill: {}",
+                provisioner::text::one_line(&format!("cannot write the reports: {e}"))
+            );
+            Ok(code)
+        }
+        Err(e) => Err(anyhow::Error::from(e).context("cannot write the reports")),
+    }
 }
 
 pub(super) fn drill(a: &DrillArgs) -> Result<u8> {
     let scenarios = load_all(&a.scenarios)?;
-    let (substrate, profile, reports) = match &a.on.lab {
+    match &a.on.lab {
         None => {
-            let model = ClusterModel::seed(a.on.profile);
+            let model = a.on.sim_model()?;
             preflight(&SimLab::new(Sim::new(model.clone(), a.seed)), &scenarios)?;
-            let reports = scenarios
+            let out = open_out(&a.out)?;
+            let summaries = scenarios
                 .iter()
-                .map(|s| run_drill::run(&mut SimLab::new(Sim::new(model.clone(), a.seed)), s, None))
+                .map(|s| {
+                    let mut lab = SimLab::new(Sim::new(model.clone(), a.seed));
+                    run_drill::run(&mut lab, s, None).summary()
+                })
                 .collect();
-            ("sim", model.profile, reports)
+            let report = DrillReport::new("sim", model.profile.as_str(), a.seed, summaries);
+            finish_drill(a, out, &report)
         }
         Some(name) => {
             let (model, mut dl) = open_lab(name, a.seed, a.on.kubeconfig.as_deref())?;
             preflight(&dl, &scenarios)?;
-            ("libvirt", model.profile, on_lab(&mut dl, &scenarios))
+            let out = open_out(&a.out)?;
+            let summaries = on_lab(&mut dl, &scenarios, |r| r.summary());
+            let report = DrillReport::new("libvirt", model.profile.as_str(), a.seed, summaries);
+            finish_drill(a, out, &report)
         }
-    };
-    let report = DrillReport {
-        substrate: substrate.into(),
-        profile: profile.as_str().into(),
-        seed: a.seed,
-        scenarios: reports,
-    };
-    report::write_all(&report, &a.out)
-        .with_context(|| format!("{}: cannot write the reports", a.out.display()))?;
-    print!("{}", report::terminal(&report));
-    if interrupted(&report.scenarios) {
+    }
+}
+
+/// Prints the summary, writes the reports and says how to replay a drill that did not pass.
+fn finish_drill(a: &DrillArgs, mut out: OutDir, report: &DrillReport) -> Result<u8> {
+    print!("{}", report::terminal(report));
+    let written = report::write_all(report, &mut out, Path::new(""));
+    let code = if interrupted(&report.scenarios) {
         eprintln!("hadrill: interrupted; the faults in force were undone");
-        return Ok(130);
+        130
+    } else {
+        let outcome = report.outcome();
+        if outcome != Outcome::Passed {
+            eprintln!("hadrill: replay with: {}", replay_line(a));
+        }
+        outcome.exit_code()
+    };
+    finish_out(out, written, report.complete, code)
+}
+
+/// The command that runs this drill again, every word quoted for the shell.
+fn replay_line(a: &DrillArgs) -> String {
+    let mut words: Vec<String> = vec!["hadrill".into(), "drill".into()];
+    match &a.on.lab {
+        None => {
+            words.extend([
+                "--sim".into(),
+                "--profile".into(),
+                a.on.profile.as_str().into(),
+            ]);
+            if let Some(inv) = &a.on.inventory {
+                words.extend(["--inventory".into(), inv.to_string_lossy().into_owned()]);
+            }
+        }
+        Some(lab) => words.extend(["--lab".into(), lab.clone()]),
     }
-    let outcome = report.outcome();
-    if outcome != Outcome::Passed {
-        let files: Vec<String> = a
-            .scenarios
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        let on = a.on.lab.as_ref().map_or_else(
-            || format!("--sim --profile {}", profile.as_str()),
-            |l| format!("--lab {l}"),
-        );
-        eprintln!(
-            "hadrill: replay with: hadrill drill {on} --seed {} {}",
-            a.seed,
-            files.join(" ")
-        );
-    }
-    Ok(outcome.exit_code())
+    words.extend(["--seed".into(), a.seed.to_string()]);
+    words.extend(a.scenarios.iter().map(|p| p.to_string_lossy().into_owned()));
+    provisioner::text::shell_line(words)
 }
 
 pub(super) fn matrix(a: &MatrixArgs) -> Result<u8> {
     let rows = match &a.on.lab {
-        None => mx::run(&ClusterModel::seed(a.on.profile), a.seed),
+        None => {
+            let model = a.on.sim_model()?;
+            let out = open_out(&a.out)?;
+            (out, mx::run(&model, a.seed))
+        }
         Some(name) => {
             let (model, mut dl) = open_lab(name, a.seed, a.on.kubeconfig.as_deref())?;
-            mx::run_with(&model, |s| {
-                on_lab(&mut dl, std::slice::from_ref(s)).remove(0)
-            })
+            let out = open_out(&a.out)?;
+            let rows = mx::run_with(&model, |s| {
+                on_lab(&mut dl, std::slice::from_ref(s), |r| r).remove(0)
+            });
+            (out, rows)
         }
     };
-    write(&a.out, "matrix.json", &mx::json(&rows))?;
-    write(&a.out, "matrix.md", &mx::markdown(&rows))?;
+    let (mut out, rows) = rows;
     print!("{}", mx::markdown(&rows));
-    Ok(0)
+    let written = out
+        .write("matrix.json", mx::json(&rows).as_bytes())
+        .and_then(|()| out.write("matrix.md", mx::markdown(&rows).as_bytes()));
+    finish_out(out, written, true, 0)
 }
 
 pub(super) fn compare(a: &CompareArgs) -> Result<u8> {
     let scenarios = load_all(&a.scenarios)?;
-    if !(1..=20).contains(&a.runs) {
-        bail!("--runs {}: 1 to 20", a.runs);
-    }
     let (model, mut dl) = open_lab(&a.lab, a.seed, a.kubeconfig.as_deref())?;
     preflight(&dl, &scenarios)?;
-    let mut lab_reports = Vec::new();
-    let mut sim_reports = Vec::new();
+    let mut out = open_out(&a.out)?;
+    let mut lab_summaries = Vec::new();
+    let mut sim_summaries = Vec::new();
     let mut rows = Vec::new();
     for s in &scenarios {
         let mut lab_runs = Vec::new();
         for _ in 0..a.runs {
-            lab_runs.extend(on_lab(&mut dl, std::slice::from_ref(s)));
-            if interrupted(&lab_runs) {
+            lab_runs.extend(on_lab(&mut dl, std::slice::from_ref(s), |r| r));
+            if lab_runs.iter().any(|r| is_interrupted(r.error.as_deref())) {
                 break;
             }
         }
@@ -269,37 +348,30 @@ pub(super) fn compare(a: &CompareArgs) -> Result<u8> {
             .map(|seed| sim_run(&m, seed))
             .collect();
         rows.extend(cmp::rows(&lab_runs, &sim_runs, &m.machine));
-        let stop = interrupted(&lab_runs);
-        lab_reports.extend(lab_runs);
-        sim_reports.push(sim_runs.into_iter().next().expect("SIM_SEEDS > 0"));
-        if stop {
+        lab_summaries.extend(lab_runs.iter().map(ScenarioReport::summary));
+        sim_summaries.push(sim_runs[0].summary());
+        if interrupted(&lab_summaries) {
             break;
         }
     }
-    let side = |substrate: &str, scenarios: Vec<ScenarioReport>| DrillReport {
-        substrate: substrate.into(),
-        profile: model.profile.as_str().into(),
-        seed: a.seed,
-        scenarios,
-    };
-    let (lab_report, sim_report) = (side("libvirt", lab_reports), side("sim", sim_reports));
-    report::write_all(&lab_report, &a.out.join("lab"))?;
-    report::write_all(&sim_report, &a.out.join("sim"))?;
-    write(&a.out, "compare.json", &cmp::json(&rows))?;
-    write(&a.out, "compare.md", &cmp::markdown(&rows))?;
+    let profile = model.profile.as_str();
+    let lab_report = DrillReport::new("libvirt", profile, a.seed, lab_summaries);
+    let sim_report = DrillReport::new("sim", profile, a.seed, sim_summaries);
     print!("{}", cmp::markdown(&rows));
-    if interrupted(&lab_report.scenarios) {
-        return Ok(130);
-    }
-    // A drill that could not finish; a lab that was not steady is in the table's outcomes.
-    if lab_report.scenarios.iter().any(|r| r.error.is_some()) {
-        return Ok(3);
-    }
-    Ok(if rows.iter().all(cmp::Row::within) {
+    let written = report::write_all(&lab_report, &mut out, Path::new("lab"))
+        .and_then(|()| report::write_all(&sim_report, &mut out, Path::new("sim")))
+        .and_then(|()| out.write("compare.json", cmp::json(&rows).as_bytes()))
+        .and_then(|()| out.write("compare.md", cmp::markdown(&rows).as_bytes()));
+    let code = if interrupted(&lab_report.scenarios) {
+        130
+    } else if !lab_report.complete {
+        3 // a drill that could not finish; a lab that was not steady is in the outcomes
+    } else if rows.iter().all(cmp::Row::within) {
         0
     } else {
         1
-    })
+    };
+    finish_out(out, written, lab_report.complete, code)
 }
 
 pub(super) fn sim(cmd: &SimCmd) -> Result<u8> {
@@ -307,42 +379,60 @@ pub(super) fn sim(cmd: &SimCmd) -> Result<u8> {
         runs,
         seed,
         profile,
+        inventory,
         out,
     } = cmd;
-    explore(*runs, *seed, *profile, out)
+    let model = sim_model(inventory.as_deref(), *profile)?;
+    explore(*runs, *seed, &model, inventory.as_deref(), out)
 }
 
 #[allow(clippy::disallowed_methods)] // runs_per_s is a wall-clock figure by definition
-fn explore(runs: u32, seed: u64, profile: Profile, out: &Path) -> Result<u8> {
-    let model = ClusterModel::seed(profile);
+fn explore(
+    runs: u32,
+    seed: u64,
+    model: &ClusterModel,
+    inventory: Option<&Path>,
+    out: &Path,
+) -> Result<u8> {
+    let profile = model.profile;
+    let mut dir = open_out(out)?;
     let start = std::time::Instant::now();
-    let found = explore::explore(&model, runs, seed);
+    let found = explore::explore(model, runs, seed);
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     let violations = u32::from(found.violation.is_some());
     let mut json = serde_json::json!({ "runs": found.runs, "violations": violations, "runs_per_s": (f64::from(found.runs) / secs).round(), "seed": seed, "profile": profile.as_str() });
-    let stale = out.join("violation.yaml");
-    if found.violation.is_none() && stale.exists() {
-        std::fs::remove_file(&stale)
-            .with_context(|| format!("{}: cannot remove the old violation", stale.display()))?;
-    }
-    if let Some((scenario, why)) = &found.violation {
+    let mut written = Ok(());
+    if let Some((scenario, why, sim_seed)) = &found.violation {
         let path = out.join("violation.yaml");
-        write(out, "violation.yaml", &scenario.to_yaml())?;
-        json["violation"] =
-            serde_json::json!({ "why": why, "scenario": path.display().to_string() });
-        eprintln!("hadrill: explore found a violation: {why}");
+        written = dir.write("violation.yaml", scenario.to_yaml().as_bytes());
+        json["violation"] = serde_json::json!({ "why": why, "scenario": path.display().to_string(), "sim_seed": sim_seed });
+        let mut words: Vec<String> = ["hadrill", "drill", "--sim", "--profile", profile.as_str()]
+            .map(String::from)
+            .to_vec();
+        if let Some(inv) = inventory {
+            words.extend(["--inventory".into(), inv.to_string_lossy().into_owned()]);
+        }
+        words.extend([
+            "--seed".into(),
+            sim_seed.to_string(),
+            path.to_string_lossy().into_owned(),
+        ]);
+        let replay = provisioner::text::shell_line(words);
         eprintln!(
-            "hadrill: shrunk schedule in {}; replay with: hadrill drill --sim --profile {} --seed {seed} {}",
-            path.display(),
-            profile.as_str(),
-            path.display()
+            "hadrill: explore found a violation: {}",
+            provisioner::text::one_line(why)
+        );
+        eprintln!(
+            "hadrill: shrunk schedule in {}; replay with: {replay}",
+            provisioner::text::shell_path(&path)
         );
     }
-    write(out, "explore.json", &serde_json::to_string_pretty(&json)?)?;
+    let text = serde_json::to_string_pretty(&json)?;
+    let written = written.and_then(|()| dir.write("explore.json", text.as_bytes()));
     println!(
         "explored {} schedules, {violations} violations, {:.0} runs/s",
         found.runs,
         f64::from(found.runs) / secs
     );
-    Ok(u8::from(violations != 0))
+    finish_out(dir, written, true, u8::from(violations != 0))
 }

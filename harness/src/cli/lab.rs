@@ -24,16 +24,16 @@ pub(super) struct UpArgs {
     /// The lab's name.
     #[arg(long)]
     lab: String,
-    /// Number of nodes.
+    /// Number of nodes, 1 to 9.
     #[arg(long, default_value_t = 3)]
     nodes: u8,
     /// Profile of the OSD disks (vm-templates/disk-profiles.yaml).
     #[arg(long, default_value = "hdd-7200")]
     disk_profile: String,
-    /// Memory per node, MiB.
+    /// Memory per node, MiB (512 to 65536).
     #[arg(long, default_value_t = 1536)]
     memory: u32,
-    /// vCPUs per node.
+    /// vCPUs per node, 1 to 64.
     #[arg(long, default_value_t = 1)]
     vcpus: u32,
     /// A cloud image with cloud-init (for the kubernetes profile on a runner with internet);

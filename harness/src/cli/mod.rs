@@ -131,13 +131,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Writes `dir/name`, making `dir`.
-fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    let path = dir.join(name);
-    std::fs::write(&path, text).with_context(|| format!("{}: cannot write", path.display()))
-}
-
 /// `$KUBECONFIG`, else `~/.kube/config`.
 fn default_kubeconfig() -> PathBuf {
     std::env::var_os("KUBECONFIG").map_or_else(

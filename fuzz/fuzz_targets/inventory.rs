@@ -1,0 +1,31 @@
+//! Any bytes as an inventory: never a panic; an error is one printable line that names the
+//! file and shows no Rust type name, no library advice and no unknown line number.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use provisioner::model::Profile;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for profile in [Profile::Bare, Profile::Kubernetes] {
+        let path = std::path::Path::new("inv.yml");
+        if let Err(e) = provisioner::inventory::parse(path, text, profile) {
+            check_message(&e.to_string(), text);
+        }
+    }
+});
+
+/// What every error message must be (the same rules as harness/tests/errors.rs).
+fn check_message(m: &str, input: &str) {
+    assert!(m.starts_with("inv.yml"), "names the file: {m}");
+    assert!(
+        !m.chars().any(char::is_control),
+        "one printable line: {m:?}"
+    );
+    // A word the input itself holds may be quoted back (a key named "enum x"): not ours.
+    for bad in ["struct ", "enum ", "Raw", "DuplicateKeyPolicy", ":0:"] {
+        assert!(input.contains(bad) || !m.contains(bad), "shows `{bad}`: {m}");
+    }
+}
