@@ -30,6 +30,7 @@ fn ten_minutes() -> Scenario {
         description: String::new(),
         steps,
         expect: Default::default(),
+        probe: Scenario::default_probes(),
     }
 }
 

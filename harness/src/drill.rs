@@ -4,7 +4,10 @@
 //! role to undo it acts on that same node (the ledger remembers the binding). Every fault is
 //! written to the ledger before the lab acts (and, for real labs, to the ledger's file, so a
 //! crashed drill can still be healed), and whatever is still active when the steps end, a step
-//! fails, or the user interrupts is undone before the drill returns.
+//! fails, or the user interrupts is undone before the drill returns. A drill whose steps
+//! failed judges nothing: every service is unknown. The ledger holds at most [`ACTIVE_MAX`]
+//! faults; `scenario` refuses a scenario that could pass it, and one made in code that does
+//! is stopped with an error naming it.
 
 use provisioner::model::NodeId;
 
@@ -77,19 +80,10 @@ impl Ledger {
     }
 }
 
-/// What undoes a fault; None when it heals by itself (reboot) or is itself an undo.
+/// What undoes a fault ([`FaultKind::inverse`]); None when it heals by itself (reboot) or is
+/// itself an undo.
 pub fn inverse(kind: &FaultKind) -> Option<FaultKind> {
-    use FaultKind as K;
-    match kind {
-        K::PowerOff | K::Shutdown => Some(K::PowerOn),
-        K::Pause => Some(K::Resume),
-        K::Isolate | K::Netem { .. } => Some(K::Heal),
-        K::LinkDown => Some(K::LinkUp),
-        K::StopService(d) => Some(K::StartService(*d)),
-        K::Drain => Some(K::Uncordon),
-        K::SlowDisk(_) | K::FailDisk => Some(K::RestoreDisk),
-        _ => None,
-    }
+    kind.inverse()
 }
 
 /// Checks, before anything runs, that the lab can do every step and knows every node name.
@@ -116,7 +110,8 @@ pub fn preflight(lab: &dyn Lab, scenario: &Scenario) -> Result<(), Error> {
 }
 
 /// Runs one scenario on a lab and judges it. Whatever the steps leave in force (because they
-/// ended, failed, or were interrupted) is undone before it returns.
+/// ended, failed, or were interrupted) is undone before it returns. A drill that could not
+/// finish judges nothing: it and each of its services are unknown, saying why.
 pub fn run(
     lab: &mut dyn Lab,
     scenario: &Scenario,
@@ -127,7 +122,22 @@ pub fn run(
         active: Vec::new(),
         file: ledger_file.map(std::path::Path::to_path_buf),
     };
-    let mut result = steps(lab, scenario, &mut rec, &mut ledger);
+    // A panic in a step (a lab's or hadrill's bug) must not leave faults in force: it is
+    // caught here, healed below like any other error, and reported as one.
+    let mut result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        steps(lab, scenario, &mut rec, &mut ledger)
+    }))
+    .unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        Err(Error::Lab(format!(
+            "hadrill panicked during the steps: {}",
+            provisioner::text::one_line(&what)
+        )))
+    });
     let names = lab.node_names();
     for (kind, node) in ledger.undo_all() {
         let label = format!("{} {} (cleanup)", kind.key(), names[node.index()]);
@@ -144,14 +154,24 @@ pub fn run(
         result = result.and(ledger.save());
     }
     result = result.and(lab.finish(&mut rec));
-    let services = verdict::judge(&rec, &scenario.expect);
+    let mut services = verdict::judge(&rec, &scenario.expect);
+    let not_judged = (result.is_ok() && scenario.expect.is_empty())
+        .then(|| "the scenario names no expectation (`expect:`), so nothing was judged".to_owned());
     let outcome = match &result {
+        Ok(()) if not_judged.is_some() => Outcome::Unknown,
         Ok(()) => services
             .values()
             .map(|s| s.outcome)
             .max()
             .unwrap_or(Outcome::Passed),
-        Err(_) => Outcome::Unknown,
+        Err(e) => {
+            // A record cut short says nothing about the expectations: no service passed.
+            for s in services.values_mut() {
+                s.outcome = Outcome::Unknown;
+                s.why = format!("not judged: the drill could not finish ({e})");
+            }
+            Outcome::Unknown
+        }
     };
     ScenarioReport {
         name: scenario.name.clone(),
@@ -160,6 +180,8 @@ pub fn run(
         services,
         record: rec,
         error: result.err().map(|e| e.to_string()),
+        not_judged,
+        probe: scenario.probe.clone(),
     }
 }
 
@@ -170,6 +192,7 @@ fn steps(
     ledger: &mut Ledger,
 ) -> Result<(), Error> {
     preflight(lab, scenario)?;
+    lab.set_probes(&scenario.probe)?;
     let names = lab.node_names();
     for (step, s) in scenario.steps.iter().enumerate() {
         match s {
@@ -190,12 +213,12 @@ fn steps(
                     if f.kind.is_undo() {
                         // Forgotten only once undone: a failed undo stays in the ledger.
                         lab.inject(&f.kind, node)?;
-                        apply(ledger, f, node);
+                        apply(ledger, f, node, step)?;
                         ledger.save()?;
                     } else {
                         // Written before the lab acts: a crash in between leaves a fault the
                         // ledger names, never one it does not.
-                        apply(ledger, f, node);
+                        apply(ledger, f, node, step)?;
                         ledger.save()?;
                         lab.inject(&f.kind, node)?;
                     }
@@ -237,20 +260,27 @@ fn bind(
         })
 }
 
-fn apply(ledger: &mut Ledger, f: &FaultSpec, node: NodeId) {
+/// Writes step `step`'s fault on `node` into the ledger (or forgets what its undo undid); a
+/// fault past [`ACTIVE_MAX`] is refused. Scenarios are checked for that when they are read
+/// (`scenario::check`); a scenario made in code can still reach it.
+fn apply(ledger: &mut Ledger, f: &FaultSpec, node: NodeId, step: usize) -> Result<(), Error> {
     if f.kind.is_undo() {
         ledger
             .active
             .retain(|a| !(a.node == node && f.kind.undoes(&a.kind)));
     } else if inverse(&f.kind).is_some() {
-        assert!(
-            ledger.active.len() < ACTIVE_MAX,
-            "more than ACTIVE_MAX active faults"
-        );
+        if ledger.active.len() >= ACTIVE_MAX {
+            return Err(Error::Limit {
+                name: "ACTIVE_MAX",
+                max: ACTIVE_MAX as u64,
+                what: format!("step {step}: faults in force"),
+            });
+        }
         ledger.active.push(Active {
             kind: f.kind.clone(),
             node,
             target: f.target.clone(),
         });
     }
+    Ok(())
 }

@@ -14,8 +14,8 @@ use provisioner::model::ClusterModel;
 
 use crate::drill::{self, SimLab};
 use crate::record::Service;
-use crate::scenario::{Daemon, FaultKind, FaultSpec, Scenario, Step, Target};
-use crate::sim::Sim;
+use crate::scenario::{Daemon, Direction, FaultKind, FaultSpec, Scenario, Signal, Step, Target};
+use crate::sim::{Broken, Sim};
 
 /// Most faults in one generated schedule.
 pub const SCHEDULE_LEN_MAX: usize = 6;
@@ -28,23 +28,32 @@ pub type Planned = (u64, u8, (FaultKind, Option<FaultKind>));
 pub struct Found {
     /// Runs made.
     pub runs: u32,
-    /// The shrunk failing schedule, if one failed.
-    pub violation: Option<(Scenario, String)>,
+    /// The shrunk failing schedule, if one failed: the scenario, what broke, and the
+    /// simulation seed it broke on (what `drill --sim --seed` replays it with).
+    pub violation: Option<(Scenario, String, u64)>,
 }
 
 fn fault_kind() -> impl Strategy<Value = (FaultKind, Option<FaultKind>)> {
-    let svc = prop_oneof![
-        Just(Daemon::Keepalived),
-        Just(Daemon::Haproxy),
-        Just(Daemon::Etcd),
-        Just(Daemon::CephOsd)
-    ];
+    let svc = || {
+        prop_oneof![
+            Just(Daemon::Keepalived),
+            Just(Daemon::Haproxy),
+            Just(Daemon::Etcd),
+            Just(Daemon::CephOsd)
+        ]
+    };
     prop_oneof![
         Just((FaultKind::PowerOff, Some(FaultKind::PowerOn))),
         Just((FaultKind::Reboot, None)),
         Just((FaultKind::Isolate, Some(FaultKind::Heal))),
+        Just((FaultKind::Cut(Direction::Inbound), Some(FaultKind::Heal))),
+        Just((FaultKind::Cut(Direction::Outbound), Some(FaultKind::Heal))),
         Just((FaultKind::LinkDown, Some(FaultKind::LinkUp))),
-        svc.prop_map(|d| (FaultKind::StopService(d), Some(FaultKind::StartService(d)))),
+        svc().prop_map(|d| (FaultKind::StopService(d), Some(FaultKind::StartService(d)))),
+        svc().prop_map(|d| (
+            FaultKind::KillService(d, Signal::Kill),
+            Some(FaultKind::StartService(d))
+        )),
     ]
 }
 
@@ -78,6 +87,7 @@ pub fn scenario_of(model: &ClusterModel, sched: &[Planned]) -> Scenario {
         description: "a schedule found by hadrill sim explore".into(),
         steps,
         expect: Default::default(),
+        probe: model.probes.clone(),
     }
 }
 
@@ -86,7 +96,22 @@ pub const LIVE_WINDOW: Duration = Duration::from_secs(20);
 
 /// Runs one schedule; Err names the broken invariant.
 pub fn check(model: &ClusterModel, seed: u64, scenario: &Scenario) -> Result<(), String> {
-    let mut lab = SimLab::new(Sim::new(model.clone(), seed));
+    check_broken(model, seed, scenario, None)
+}
+
+/// [`check`] on a simulation with a protocol rule switched off ([`Broken`]), if one is given.
+pub fn check_broken(
+    model: &ClusterModel,
+    seed: u64,
+    scenario: &Scenario,
+    broken: Option<Broken>,
+) -> Result<(), String> {
+    let sim = Sim::new(model.clone(), seed);
+    let sim = match broken {
+        Some(rule) => sim.with_broken(rule),
+        None => sim,
+    };
+    let mut lab = SimLab::new(sim);
     let report = drill::run(&mut lab, scenario, None);
     if let Some(v) = lab.sim().violations().first() {
         return Err(format!("safety: {v}"));
@@ -111,6 +136,12 @@ pub fn check(model: &ClusterModel, seed: u64, scenario: &Scenario) -> Result<(),
 
 /// Runs `runs` random schedules from `seed`.
 pub fn explore(model: &ClusterModel, runs: u32, seed: u64) -> Found {
+    explore_broken(model, runs, seed, None)
+}
+
+/// [`explore`] on simulations with a protocol rule switched off, if one is given: what a test
+/// uses to show that each safety property fires and shrinks to a scenario.
+pub fn explore_broken(model: &ClusterModel, runs: u32, seed: u64, broken: Option<Broken>) -> Found {
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let config = Config {
@@ -123,20 +154,21 @@ pub fn explore(model: &ClusterModel, runs: u32, seed: u64) -> Found {
         TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
     let n_nodes = u8::try_from(model.nodes.len()).expect("few nodes");
     let result = runner.run(&(schedule(n_nodes), any::<u64>()), |(sched, sim_seed)| {
-        check(model, sim_seed, &scenario_of(model, &sched)).map_err(TestCaseError::fail)
+        check_broken(model, sim_seed, &scenario_of(model, &sched), broken)
+            .map_err(TestCaseError::fail)
     });
     match result {
         Ok(()) => Found {
             runs,
             violation: None,
         },
-        Err(TestError::Fail(why, (sched, _))) => Found {
+        Err(TestError::Fail(why, (sched, sim_seed))) => Found {
             runs,
-            violation: Some((scenario_of(model, &sched), why.to_string())),
+            violation: Some((scenario_of(model, &sched), why.to_string(), sim_seed)),
         },
         Err(TestError::Abort(why)) => Found {
             runs,
-            violation: Some((scenario_of(model, &[]), why.to_string())),
+            violation: Some((scenario_of(model, &[]), why.to_string(), seed)),
         },
     }
 }

@@ -13,6 +13,7 @@ pub mod compare;
 pub mod disk;
 pub mod drill;
 pub mod explore;
+pub mod fault;
 pub mod image;
 pub mod lab;
 pub mod matrix;

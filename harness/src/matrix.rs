@@ -51,6 +51,7 @@ fn scenario(name: String, faults: &[(FaultKind, String)], undo: Option<FaultKind
         description: String::new(),
         steps,
         expect: BTreeMap::new(),
+        probe: Scenario::default_probes(),
     }
 }
 

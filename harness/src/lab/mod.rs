@@ -3,7 +3,8 @@
 //! faults (and their undos), and probes as a client through the VIP into the record.
 //!
 //! A lab's capabilities are asked for every step before a drill starts (`supports`); a lab
-//! error mid-drill is returned, the drill heals what it did and reports the outcome unknown.
+//! error mid-drill is returned, the drill heals what it did and reports the outcome, and every
+//! service, unknown. A limit reached at run time is such an error ([`Error::Limit`]).
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use provisioner::model::NodeId;
 
 use crate::record::Record;
 use crate::scenario::{FaultKind, Target};
+use provisioner::model::Probes;
 
 pub mod libvirt;
 pub mod sim;
@@ -72,9 +74,31 @@ pub enum Error {
     /// The lab's machinery failed (libvirt, SSH, a command).
     #[error("{0}")]
     Lab(String),
+    /// A limit of hadrill was reached (the simulation's queue, the faults in force, the
+    /// samples of a record): the drill stops there.
+    #[error("{what}: limit {name} ({max}) reached")]
+    Limit {
+        /// The limit's name (`ACTIVE_MAX`).
+        name: &'static str,
+        /// Its value.
+        max: u64,
+        /// What reached it (`step 70`, `the simulation at 12.000 s`).
+        what: String,
+    },
     /// The user interrupted the drill (Ctrl-C); its faults were healed.
     #[error("interrupted")]
     Interrupted,
+}
+
+impl From<crate::record::Full> for Error {
+    /// A record that holds [`crate::record::SAMPLES_MAX`] samples of a service already.
+    fn from(full: crate::record::Full) -> Error {
+        Error::Limit {
+            name: "SAMPLES_MAX",
+            max: crate::record::SAMPLES_MAX as u64,
+            what: format!("samples of {}", full.service),
+        }
+    }
 }
 
 /// One kind of lab: the simulation, VMs, containers, an existing cluster.
@@ -83,6 +107,9 @@ pub trait Lab {
     fn substrate(&self) -> Substrate;
     /// Whether the lab can carry out this fault (asked for every step before the drill).
     fn supports(&self, kind: &FaultKind) -> bool;
+    /// Probes as the scenario asks (`probe:`), from its first observation on; called once
+    /// per drill, before any step.
+    fn set_probes(&mut self, probes: &Probes) -> Result<(), Error>;
     /// Node names in order.
     fn node_names(&self) -> Vec<String>;
     /// Time since the drill started, on this lab's clock.

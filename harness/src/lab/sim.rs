@@ -1,5 +1,6 @@
 //! The simulation as a lab: faults go into the simulated cluster, observation runs the event
-//! loop, and the lab's clock is the simulation's.
+//! loop, and the lab's clock is the simulation's. A limit the simulation or the record reaches
+//! is a lab error naming it ([`Error::Limit`]): the drill stops, heals and reports it unknown.
 
 use std::time::Duration;
 
@@ -8,7 +9,8 @@ use provisioner::model::NodeId;
 use super::{Error, Lab, Substrate};
 use crate::record::Record;
 use crate::scenario::{FaultKind, Target};
-use crate::sim::Sim;
+use crate::sim::{self, Sim};
+use provisioner::model::Probes;
 
 /// The simulation as a lab.
 pub struct SimLab {
@@ -29,6 +31,11 @@ impl SimLab {
     pub fn sim(&self) -> &Sim {
         &self.sim
     }
+
+    /// The simulation, to run on after a drill (what the cluster does after the heal).
+    pub fn into_sim(self) -> Sim {
+        self.sim
+    }
 }
 
 impl Lab for SimLab {
@@ -37,6 +44,10 @@ impl Lab for SimLab {
     }
     fn supports(&self, kind: &FaultKind) -> bool {
         self.sim.supports(kind)
+    }
+    fn set_probes(&mut self, probes: &Probes) -> Result<(), Error> {
+        self.sim.set_probes(probes.clone());
+        Ok(())
     }
     fn node_names(&self) -> Vec<String> {
         self.sim
@@ -69,13 +80,12 @@ impl Lab for SimLab {
         })
     }
     fn inject(&mut self, kind: &FaultKind, node: NodeId) -> Result<(), Error> {
-        self.sim.inject(kind, node);
-        Ok(())
+        self.sim.inject(kind, node).map_err(limit)
     }
     fn observe(&mut self, span: Duration, rec: &mut Record) -> Result<(), Error> {
         self.sim.set_probing(true);
         let until = self.sim.now() + span;
-        self.run_into(until, rec, Duration::MAX);
+        self.run_into(until, rec, Duration::MAX)?;
         rec.end = rec.end.max(until - self.origin);
         Ok(())
     }
@@ -86,24 +96,35 @@ impl Lab for SimLab {
         let m = self.sim.model();
         let until = self.sim.now() + m.probes.timeout + m.machine.syn_rto;
         let end = rec.end;
-        self.run_into(until, rec, end);
-        Ok(())
+        self.run_into(until, rec, end)
     }
 }
 
 impl SimLab {
     /// Runs the simulation until `until`, appending to `rec`, on the drill's clock, the
     /// samples sent by `last`.
-    fn run_into(&mut self, until: Duration, rec: &mut Record, last: Duration) {
+    fn run_into(&mut self, until: Duration, rec: &mut Record, last: Duration) -> Result<(), Error> {
         let mut shifted = Record::default();
-        self.sim.run_until(until, &mut shifted);
+        let ran = self.sim.run_until(until, &mut shifted).map_err(limit);
         for (service, samples) in shifted.samples {
             for mut s in samples {
                 s.at -= self.origin;
                 if s.at <= last {
-                    rec.push(service, s);
+                    rec.try_push(service, s)?;
                 }
             }
         }
+        ran
+    }
+}
+
+/// A limit the simulation reached, as a lab error.
+fn limit(e: sim::Error) -> Error {
+    match e {
+        sim::Error::Limit { name, max, at } => Error::Limit {
+            name,
+            max,
+            what: format!("the simulation at {:.3} s", at.as_secs_f64()),
+        },
     }
 }

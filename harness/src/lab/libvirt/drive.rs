@@ -9,7 +9,8 @@
 //! netem` inside the guest over SSH (this host's kernel has no netem; the guest's has).
 //! Reboot and shutdown are the guest's own (`systemctl` over SSH). Service faults: SIGKILL
 //! with restarts off for the moment (a runtime drop-in), undone by removing it and starting
-//! the unit. move-vip: the target's keepalived track file (weight added to its priority).
+//! the unit. move-vip: the target's keepalived track file (weight added to its priority);
+//! release-vip: 0 written there.
 //! drain: the node's servers put in maintenance on every HAProxy (runtime API).
 
 use std::collections::BTreeMap;
@@ -30,7 +31,7 @@ use crate::lab::state::{LabDir, State};
 use crate::lab::{Error, Lab, Substrate};
 use crate::probe::Probes;
 use crate::record::Record;
-use crate::scenario::{Daemon, FaultKind, Target};
+use crate::scenario::{Daemon, Direction, FaultKind, Signal, Target};
 
 /// Longest a command on a node may take during a drill.
 const SSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -254,6 +255,20 @@ impl LibvirtLab {
     }
 
     fn nft(&self, verb: &str, id: NodeId) -> Result<(), Error> {
+        self.nft_set(verb, "isolated", id)
+    }
+
+    /// Whether the lab's nftables table has the one-way cut sets (a lab made before they
+    /// existed does not: it refuses one-way cuts before the drill starts).
+    fn has_cut_sets(&self) -> bool {
+        let table = Names::of(&self.state.name).nft_table;
+        Command::new("nft")
+            .args(["list", "set", "bridge", &table, "cut_in"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn nft_set(&self, verb: &str, set: &str, id: NodeId) -> Result<(), Error> {
         let table = Names::of(&self.state.name).nft_table;
         let tap = Names::tap(&self.state.name, id.index());
         let out = Command::new("nft")
@@ -262,7 +277,7 @@ impl LibvirtLab {
                 "element",
                 "bridge",
                 &table,
-                "isolated",
+                set,
                 &format!("{{ \"{tap}\" }}"),
             ])
             .output()
@@ -272,7 +287,7 @@ impl LibvirtLab {
             Ok(())
         } else {
             Err(lab_err(format!(
-                "nft {verb} {tap}: {}",
+                "nft {verb} {set} {tap}: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             )))
         }
@@ -328,7 +343,7 @@ impl LibvirtLab {
             Daemon::Etcd => "etcd",
             Daemon::CephMon => "ceph-mon@*",
             Daemon::CephOsd => "ceph-osd@*",
-            Daemon::Traefik => "nginx",
+            Daemon::Ingress => "nginx",
             Daemon::Kubelet => "kubelet",
             Daemon::KubeApiserver => {
                 return Err(lab_err("kube-apiserver is a static pod: not a unit"))
@@ -336,16 +351,25 @@ impl LibvirtLab {
         })
     }
 
-    fn stop_service(&self, id: NodeId, d: Daemon) -> Result<(), Error> {
+    /// `signal` None: `systemctl stop` (the daemon's clean shutdown, and systemd does not
+    /// restart a unit it stopped); Some: that signal, with systemd told not to restart the unit
+    /// for now. Either way the fault lasts until undone.
+    fn stop_service(&self, id: NodeId, d: Daemon, signal: Option<Signal>) -> Result<(), Error> {
         let unit = self.unit(d)?;
-        // SIGKILL, with systemd told not to restart it for now: the fault lasts until undone.
-        let cmd = format!(
-            "for u in $(systemctl list-units --plain --no-legend {u} | awk '{{print $1}}'); do \
-             mkdir -p /run/systemd/system/$u.d && \
-             printf '[Service]\\nRestart=no\\n' > /run/systemd/system/$u.d/hadrill-fault.conf; done; \
-             systemctl daemon-reload && systemctl kill -s KILL {u}",
-            u = quote(unit)
-        );
+        let cmd = match signal {
+            None => format!("systemctl stop {}", quote(unit)),
+            Some(sig) => format!(
+                "for u in $(systemctl list-units --plain --no-legend {u} | awk '{{print $1}}'); do \
+                 mkdir -p /run/systemd/system/$u.d && \
+                 printf '[Service]\\nRestart=no\\n' > /run/systemd/system/$u.d/hadrill-fault.conf; done; \
+                 systemctl daemon-reload && systemctl kill -s {s} {u}",
+                u = quote(unit),
+                s = match sig {
+                    Signal::Kill => "KILL",
+                    Signal::Term => "TERM",
+                }
+            ),
+        };
         self.ssh(id, &cmd).map(|_| ())
     }
 
@@ -428,6 +452,10 @@ impl LibvirtLab {
 
     fn heal(&self, id: NodeId) -> Result<(), Error> {
         self.nft("delete", id)?;
+        if self.has_cut_sets() {
+            self.nft_set("delete", "cut_in", id)?;
+            self.nft_set("delete", "cut_out", id)?;
+        }
         self.link(id, true)?;
         // netem inside the guest; none there is fine.
         let _ = self.ssh(
@@ -469,15 +497,24 @@ impl Lab for LibvirtLab {
         match kind {
             // Service faults act on host units: in the kubernetes profile etcd, the API server,
             // Ceph and traefik run in pods, which this lab does not kill.
-            FaultKind::StopService(d) | FaultKind::StartService(d) => match self.model.profile {
+            FaultKind::StopService(d)
+            | FaultKind::KillService(d, _)
+            | FaultKind::StartService(d) => match self.model.profile {
                 Profile::Bare => !matches!(d, Daemon::KubeApiserver | Daemon::Kubelet),
                 Profile::Kubernetes => {
                     matches!(d, Daemon::Keepalived | Daemon::Haproxy | Daemon::Kubelet)
                 }
             },
             FaultKind::Drain | FaultKind::Uncordon => self.model.profile == Profile::Bare,
+            FaultKind::Cut(_) => self.has_cut_sets(),
             _ => true,
         }
+    }
+
+    fn set_probes(&mut self, probes: &provisioner::model::Probes) -> Result<(), Error> {
+        // Read when the probes start, at the drill's first observation.
+        self.model.probes = probes.clone();
+        Ok(())
     }
 
     fn node_names(&self) -> Vec<String> {
@@ -531,6 +568,8 @@ impl Lab for LibvirtLab {
             FaultKind::Pause => vm(self.domain(id)?.suspend(), "suspend"),
             FaultKind::Resume => vm(self.domain(id)?.resume(), "resume"),
             FaultKind::Isolate => self.nft("add", id),
+            FaultKind::Cut(Direction::Inbound) => self.nft_set("add", "cut_in", id),
+            FaultKind::Cut(Direction::Outbound) => self.nft_set("add", "cut_out", id),
             FaultKind::LinkDown => self.link(id, false),
             FaultKind::LinkUp => self.link(id, true),
             FaultKind::Heal => self.heal(id),
@@ -545,9 +584,16 @@ impl Lab for LibvirtLab {
                     ),
                 )
                 .map(|_| ()),
-            FaultKind::StopService(d) => self.stop_service(id, *d),
+            FaultKind::StopService(d) => self.stop_service(id, *d, None),
+            FaultKind::KillService(d, sig) => self.stop_service(id, *d, Some(*sig)),
             FaultKind::StartService(d) => self.start_service(id, *d),
             FaultKind::MoveVip => self.move_vip(id),
+            FaultKind::ReleaseVip => self
+                .ssh(
+                    id,
+                    &format!("echo 0 > {}", provisioner::render::front::VIP_TRACK_FILE),
+                )
+                .map(|_| ()),
             FaultKind::Drain => self.drain(id, "maint"),
             FaultKind::Uncordon => self.drain(id, "ready"),
             FaultKind::SlowDisk(p) => {
@@ -581,7 +627,7 @@ impl Lab for LibvirtLab {
             std::thread::sleep(Duration::from_millis(100).min(until.saturating_sub(self.now())));
             if let Some(p) = &self.probes {
                 for (service, sample) in p.drain(self.now()) {
-                    rec.push(service, sample);
+                    rec.try_push(service, sample)?;
                 }
             }
         }
@@ -590,12 +636,13 @@ impl Lab for LibvirtLab {
     }
 
     fn finish(&mut self, rec: &mut Record) -> Result<(), Error> {
+        let mut kept = Ok(());
         if let Some(p) = self.probes.take() {
             for (service, sample) in self.rt.block_on(p.stop()) {
                 // Probes sent after the last step's end are not part of the drill.
                 if sample.at <= rec.end && rec.of(service).last().is_none_or(|l| l.at <= sample.at)
                 {
-                    rec.push(service, sample);
+                    kept = kept.and(rec.try_push(service, sample).map_err(Error::from));
                 }
             }
         }
@@ -604,6 +651,6 @@ impl Lab for LibvirtLab {
         }
         // The next drill starts its clock at its own first observation.
         self.start = crate::lab::wall_now();
-        Ok(())
+        kept
     }
 }

@@ -73,23 +73,32 @@ pub fn check(opts: &UpOptions) -> Result<(), String> {
     if crate::disk::profile(&opts.disk_profile).is_none() {
         return Err(format!(
             "--disk-profile {}: unknown (expected {})",
-            opts.disk_profile,
+            provisioner::text::shown(&opts.disk_profile),
             crate::disk::names().join(", ")
         ));
     }
-    if opts.memory < 512 {
-        return Err(format!("--memory {}: at least 512 MiB", opts.memory));
+    if !(512..=MEMORY_MAX_MIB).contains(&opts.memory) {
+        return Err(format!(
+            "--memory {}: 512 to {MEMORY_MAX_MIB} MiB",
+            opts.memory
+        ));
     }
     if !(1..=64).contains(&opts.vcpus) {
         return Err(format!("--vcpus {}: 1 to 64", opts.vcpus));
     }
     if let Some(p) = &opts.image {
         if !p.is_file() {
-            return Err(format!("--image {}: no such file", p.display()));
+            return Err(format!(
+                "--image {}: no such file",
+                provisioner::text::shown(&p.to_string_lossy())
+            ));
         }
     }
     Ok(())
 }
+
+/// Most memory per node, MiB.
+pub const MEMORY_MAX_MIB: u32 = 65_536;
 
 /// A stable small hash of a lab name, for device names and addresses.
 fn short_hash(name: &str) -> u32 {
@@ -302,6 +311,10 @@ fn make(
     Ok(())
 }
 
+/// The forward chain's one-way rules (between nodes).
+const IP_CUT_FORWARD: &str =
+    "iifname @cut_out ether type { ip, ip6 } drop; oifname @cut_in ether type { ip, ip6 } drop;";
+
 fn make_nft(lab: &LabDir, state: &mut State, table: &str) -> Result<(), String> {
     lab.record(
         state,
@@ -311,12 +324,14 @@ fn make_nft(lab: &LabDir, state: &mut State, table: &str) -> Result<(), String> 
         },
     )?;
     // Partitions: a node whose tap is in @isolated keeps its carrier but no frame reaches or
-    // leaves it, between nodes (forward) or with the host (input, output).
+    // leaves it, between nodes (forward) or with the host (input, output). One-way cuts, as
+    // a host firewall makes them: IP (v4 and v6) to a tap in @cut_in, or from one in
+    // @cut_out, is dropped; ARP still flows.
     let rules = format!(
-        "table bridge {table} {{\n  set isolated {{ type ifname; }}\n\
-         \x20 chain between {{ type filter hook forward priority 0; policy accept; iifname @isolated drop; oifname @isolated drop; }}\n\
-         \x20 chain from_node {{ type filter hook input priority 0; policy accept; iifname @isolated drop; }}\n\
-         \x20 chain to_node {{ type filter hook output priority 0; policy accept; oifname @isolated drop; }}\n}}\n"
+        "table bridge {table} {{\n  set isolated {{ type ifname; }}\n  set cut_in {{ type ifname; }}\n  set cut_out {{ type ifname; }}\n\
+         \x20 chain between {{ type filter hook forward priority 0; policy accept; iifname @isolated drop; oifname @isolated drop; {IP_CUT_FORWARD} }}\n\
+         \x20 chain from_node {{ type filter hook input priority 0; policy accept; iifname @isolated drop; iifname @cut_out ether type {{ ip, ip6 }} drop; }}\n\
+         \x20 chain to_node {{ type filter hook output priority 0; policy accept; oifname @isolated drop; oifname @cut_in ether type {{ ip, ip6 }} drop; }}\n}}\n"
     );
     let path = lab.dir.join("partition.nft");
     std::fs::write(&path, rules).map_err(|e| format!("{}: {e}", path.display()))?;

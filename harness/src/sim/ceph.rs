@@ -1,0 +1,214 @@
+//! Ceph: monitor quorum, OSDs marked down by their peers' reports (or at once on a clean
+//! stop), marked up and out, placement groups re-peering, and a replicated write that needs
+//! min_size acting OSDs.
+
+use std::time::Duration;
+
+use provisioner::model::{Ceph, ClusterModel, NodeId};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::{Broken, Event, Sim};
+use crate::record::Service;
+use crate::scenario::Daemon;
+
+impl Sim {
+    pub(super) fn osd_alive(&self, i: NodeId) -> bool {
+        self.model.node(i).storage()
+            && self.running(i, Daemon::CephOsd)
+            && !self.nodes[i.index()].disk_failed
+    }
+
+    pub(super) fn mon_quorum(&self) -> bool {
+        let mons: Vec<NodeId> = self
+            .model
+            .node_ids()
+            .filter(|&i| self.model.node(i).storage())
+            .take(self.model.ceph.n_mons as usize)
+            .collect();
+        mons.iter().any(|&a| {
+            mons.iter()
+                .filter(|&&b| self.running(b, Daemon::CephMon) && self.connected(a, b))
+                .count()
+                >= self.model.mon_quorum()
+        })
+    }
+
+    /// After a change: an OSD that died silently is reported by its peers after the grace;
+    /// one whose process exited (or that stopped cleanly) is marked down at once.
+    pub(super) fn ceph_changed(&mut self, clean: bool) {
+        let ids: Vec<NodeId> = self.model.node_ids().collect();
+        for i in ids {
+            let k = i.index();
+            if !self.model.node(i).storage() {
+                continue;
+            }
+            let reachable = self.osd_alive(i) && self.on_net(i);
+            if self.osd_up[k] && !reachable {
+                self.nodes[k].osd_gen += 1;
+                let g = self.nodes[k].osd_gen;
+                let refused = self.alive(i) && self.on_net(i);
+                let d = if clean || refused {
+                    self.model.ceph.fast_markdown
+                } else {
+                    self.osd_detect(i)
+                };
+                self.at(d, Event::OsdMarkDown(i, g));
+            } else if !self.osd_up[k] && reachable {
+                self.nodes[k].osd_gen += 1;
+                self.at(self.model.ceph.markup, Event::OsdMarkUp(i));
+            }
+        }
+    }
+
+    /// When the mons mark down the OSD of `dead`, which went silent now. Each peer OSD on
+    /// another host finds the first ping it sends after the death unanswered a grace later
+    /// (looked for on its tick), and sends the failure with its next report to the mons (every
+    /// `osd_mon_report_interval`, on the tick). The mons act on the `min_down_reporters`-th
+    /// report and propose the new map within `paxos_propose_interval`.
+    pub(super) fn osd_detect(&mut self, dead: NodeId) -> Duration {
+        let tick = provisioner::model::Ceph::OSD_TICK;
+        let peers = self
+            .model
+            .node_ids()
+            .filter(|&j| j != dead && self.model.node(j).storage())
+            .filter(|&j| self.osd_alive(j) && self.on_net(j))
+            .count();
+        let c = &self.model.ceph;
+        let (grace, report, propose) = (
+            c.osd_heartbeat_grace,
+            c.osd_mon_report_interval + tick,
+            c.paxos_propose_interval,
+        );
+        let k = usize::try_from(c.min_down_reporters).map_or(usize::MAX, |k| k.max(1));
+        let mut reports: Vec<Duration> = (0..peers)
+            .map(|_| {
+                let noticed = self.next_ping() + grace + tick.mul_f64(self.rngs.ceph.random());
+                noticed + report.mul_f64(self.rngs.ceph.random())
+            })
+            .collect();
+        reports.sort();
+        // Too few peers: the mark-down waits for them (osd_mark_down tries again each second).
+        let last = reports
+            .get(k.min(reports.len()).saturating_sub(1))
+            .copied()
+            .unwrap_or(grace);
+        last + propose.mul_f64(self.rngs.ceph.random())
+    }
+
+    /// How long after now a peer sends its next heartbeat ping: its pings go out after waits of
+    /// 0.5 s + k/10 × interval (k random in 0..10), started at a random moment well before.
+    pub(super) fn next_ping(&mut self) -> Duration {
+        let c = &self.model.ceph;
+        let (interval, period_max) = (c.osd_heartbeat_interval, c.ping_period_max());
+        // Start two longest periods back so that the phase at `now` is the process's own.
+        let mut back = (period_max * 2).mul_f64(self.rngs.ceph.random());
+        loop {
+            let k = self.rngs.ceph.random_range(0..10u32);
+            let w = Ceph::PING_WAIT_MIN + interval.mul_f64(f64::from(k) / 10.0);
+            if w > back {
+                return w - back;
+            }
+            back -= w;
+        }
+    }
+
+    pub(super) fn osd_mark_down(&mut self, i: NodeId) {
+        let reachable = self.osd_alive(i) && self.on_net(i);
+        if reachable || !self.osd_up[i.index()] {
+            return;
+        }
+        let reporters = self
+            .model
+            .node_ids()
+            .filter(|&j| j != i && self.osd_up[j.index()] && self.osd_alive(j) && self.on_net(j))
+            .count();
+        let refused = self.alive(i) && self.on_net(i);
+        if !self.mon_quorum()
+            || (!refused && reporters < self.model.ceph.min_down_reporters as usize)
+        {
+            // Not enough reporters or no quorum: try again at the next tick's report.
+            let g = self.nodes[i.index()].osd_gen;
+            self.at(Ceph::OSD_TICK, Event::OsdMarkDown(i, g));
+            return;
+        }
+        self.osd_up[i.index()] = false;
+        self.peering_until = self.now + self.model.ceph.peering;
+        let g = self.nodes[i.index()].osd_gen;
+        self.at(self.model.ceph.down_out_interval, Event::OsdOut(i, g));
+    }
+
+    pub(super) fn osd_mark_up(&mut self, i: NodeId) {
+        if self.osd_up[i.index()] {
+            return;
+        }
+        if !(self.osd_alive(i) && self.on_net(i)) {
+            return;
+        }
+        if !self.mon_quorum() {
+            // The OSD sends its boot message again on its next tick.
+            self.at(Ceph::OSD_TICK, Event::OsdMarkUp(i));
+            return;
+        }
+        self.osd_up[i.index()] = true;
+        self.osd_in[i.index()] = true;
+        self.peering_until = self.now + self.model.ceph.peering;
+    }
+
+    /// A write of one object to the pool, from the client host.
+    pub(super) fn ceph_write(&mut self) -> Result<Duration, &'static str> {
+        let pg = self.rngs.ceph.random_range(0..self.pgs.len());
+        let acting: Vec<NodeId> = self.pgs[pg]
+            .iter()
+            .copied()
+            .filter(|o| self.osd_up[o.index()])
+            .collect();
+        let guarded = !self.is_broken(Broken::CephBelowMinSize);
+        if guarded && acting.len() < self.model.ceph.pool_min_size as usize {
+            return Err("pg below min_size: I/O blocked");
+        }
+        if self.now < self.peering_until {
+            return Err("pgs peering after an osdmap change");
+        }
+        let Some(&primary) = acting.first() else {
+            return Err("pg with no acting osd: I/O blocked");
+        };
+        if guarded && (!self.on_net(primary) || !self.osd_alive(primary)) {
+            return Err("write stalled: primary osd dead but not yet marked down");
+        }
+        if guarded
+            && acting
+                .iter()
+                .any(|&o| !self.osd_alive(o) || !self.connected(primary, o))
+        {
+            return Err("write stalled: a replica osd dead but not yet marked down");
+        }
+        let lat = acting
+            .iter()
+            .map(|o| self.nodes[o.index()].disk_latency + 2 * self.nodes[o.index()].delay)
+            .max();
+        let lat = lat.unwrap_or_default() + self.overhead(Service::Ceph);
+        self.check_ceph_ack(pg);
+        Ok(lat)
+    }
+}
+
+/// A CRUSH stand-in: each PG gets `size` OSDs on distinct hosts, picked by the seeded generator.
+pub(super) fn placement(model: &ClusterModel, rng: &mut ChaCha8Rng) -> Vec<Vec<NodeId>> {
+    let osds: Vec<NodeId> = model
+        .node_ids()
+        .filter(|&i| model.node(i).storage())
+        .collect();
+    let size = (model.ceph.pool_size as usize).min(osds.len());
+    (0..model.ceph.pg_num.max(1))
+        .map(|_| {
+            let mut pool = osds.clone();
+            let mut pg = Vec::with_capacity(size);
+            for _ in 0..size {
+                let k = rng.random_range(0..pool.len());
+                pg.push(pool.swap_remove(k));
+            }
+            pg
+        })
+        .collect()
+}

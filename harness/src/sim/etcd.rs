@@ -1,0 +1,260 @@
+//! etcd's raft: leader election with randomised timeouts, quorum, pre-vote off (a returning
+//! member disrupts the leader; its log behind, it cannot win), a clean stop's leadership
+//! transfer, and the API served through a member.
+
+use std::time::Duration;
+
+use provisioner::model::NodeId;
+use rand::Rng;
+
+use super::{Backend, Broken, Event, Sim};
+use crate::scenario::Daemon;
+
+impl Sim {
+    pub(super) fn etcd_members(&self) -> Vec<NodeId> {
+        self.model
+            .node_ids()
+            .filter(|&i| self.model.node(i).control_plane)
+            .collect()
+    }
+
+    pub(super) fn etcd_running(&self, i: NodeId) -> bool {
+        self.model.node(i).control_plane && self.running(i, Daemon::Etcd)
+    }
+
+    pub(super) fn etcd_reach(&self, i: NodeId) -> usize {
+        self.etcd_members()
+            .into_iter()
+            .filter(|&j| self.etcd_running(j) && self.connected(i, j))
+            .count()
+    }
+
+    pub(super) fn etcd_has_quorum(&self, i: NodeId) -> bool {
+        self.etcd_running(i) && self.etcd_reach(i) >= self.model.etcd_quorum()
+    }
+
+    /// Re-examines etcd after any change of power, network or process state.
+    pub(super) fn etcd_changed(&mut self, clean_stop: Option<NodeId>) {
+        match self.etcd_leader {
+            Some(l) if !self.etcd_running(l) => {
+                self.etcd_leader = None;
+                // A clean stop hands leadership over at once; a crash waits for an election.
+                let heir = self
+                    .etcd_members()
+                    .into_iter()
+                    .find(|&j| j != l && self.etcd_has_quorum(j));
+                match (clean_stop == Some(l), heir) {
+                    (true, Some(h)) => self.etcd_leader = Some(h),
+                    _ => self.etcd_elect_soon(),
+                }
+            }
+            Some(l) if !self.etcd_has_quorum(l) => {
+                self.at(self.model.etcd.election_timeout, Event::EtcdStepDown(l));
+                self.etcd_elect_soon();
+            }
+            Some(l) => {
+                // A member that campaigned while cut off comes back with a higher term; the
+                // leader steps down when it hears from it (only with pre-vote off).
+                if self.etcd_disrupter(l).is_some() {
+                    self.etcd_disrupt_soon(l);
+                } else {
+                    for j in self.etcd_members() {
+                        if self.connected(l, j) {
+                            self.nodes[j.index()].etcd_behind = false;
+                        }
+                    }
+                    self.etcd_elect_soon_cut_off();
+                }
+            }
+            None => self.etcd_elect_soon(),
+        }
+    }
+
+    /// A running member with a term above the cluster's that the leader can reach again.
+    pub(super) fn etcd_disrupter(&self, l: NodeId) -> Option<NodeId> {
+        self.etcd_members().into_iter().find(|&j| {
+            self.nodes[j.index()].etcd_term > self.etcd_term
+                && self.etcd_running(j)
+                && self.connected(l, j)
+        })
+    }
+
+    /// The leader hears a returning member at the next heartbeat once their connection is
+    /// back: at once, or after a SYN lost in the partition is sent again.
+    pub(super) fn etcd_disrupt_soon(&mut self, l: NodeId) {
+        if self.etcd_disrupting {
+            return;
+        }
+        self.etcd_disrupting = true;
+        let m = &self.model;
+        let d = m.etcd.heartbeat + m.machine.syn_rto.mul_f64(self.rngs.etcd.random());
+        self.at(d, Event::EtcdDisrupt(l, self.etcd_term));
+    }
+
+    /// The leader hears the returning member's higher term and steps down. It campaigns after
+    /// its own timeout; the other followers heard it a heartbeat ago, so they keep its lease
+    /// for an election timeout and their next campaign is at the old term; the returning
+    /// member goes on with its own campaigns (its log is behind: it cannot win them).
+    pub(super) fn etcd_disrupt(&mut self, l: NodeId, term: u64) {
+        self.etcd_disrupting = false;
+        if self.etcd_leader != Some(l) || self.etcd_term != term || self.etcd_disrupter(l).is_none()
+        {
+            // Things changed on the way; a leader that a returning member can still reach
+            // hears it in turn.
+            if let Some(now_l) = self.etcd_leader {
+                if self.etcd_has_quorum(now_l) && self.etcd_disrupter(now_l).is_some() {
+                    self.etcd_disrupt_soon(now_l);
+                }
+            }
+            return;
+        }
+        self.etcd_term = self
+            .etcd_members()
+            .iter()
+            .filter(|&&j| self.connected(l, j))
+            .map(|j| self.nodes[j.index()].etcd_term)
+            .max()
+            .unwrap_or(self.etcd_term);
+        self.etcd_leader = None;
+        let lease = self.now + self.model.etcd.election_timeout;
+        for j in self.etcd_members() {
+            let n = &self.nodes[j.index()];
+            if !self.etcd_running(j) || !self.connected(l, j) || n.etcd_behind {
+                continue;
+            }
+            if j != l {
+                self.nodes[j.index()].etcd_stale_until = Some(lease);
+            }
+            self.etcd_arm(j);
+        }
+    }
+
+    /// Followers that lost their leader campaign after a randomized election timeout.
+    pub(super) fn etcd_elect_soon(&mut self) {
+        for j in self.etcd_members() {
+            if self.etcd_running(j) {
+                self.etcd_arm(j);
+            }
+        }
+    }
+
+    pub(super) fn etcd_elect_soon_cut_off(&mut self) {
+        let Some(l) = self.etcd_leader else { return };
+        for j in self.etcd_members() {
+            if self.etcd_running(j) && !self.connected(l, j) {
+                // The leader goes on committing without it (the probes write).
+                self.nodes[j.index()].etcd_behind = true;
+                self.etcd_arm(j);
+            }
+        }
+    }
+
+    pub(super) fn etcd_arm(&mut self, j: NodeId) {
+        let et = self.model.etcd.election_timeout;
+        let d = et.mul_f64(1.0 + 0.9 * self.rngs.etcd.random::<f64>());
+        let n = &mut self.nodes[j.index()];
+        n.etcd_gen += 1;
+        let g = n.etcd_gen;
+        self.at(d, Event::EtcdCampaign(j, g));
+    }
+
+    pub(super) fn etcd_campaign(&mut self, i: NodeId) {
+        if !self.etcd_running(i) {
+            return;
+        }
+        let leader_ok = self
+            .etcd_leader
+            .is_some_and(|l| self.etcd_has_quorum(l) && self.connected(l, i));
+        if leader_ok {
+            return;
+        }
+        if self.nodes[i.index()].etcd_stale_until.take().is_some() {
+            // Its vote request carries the old term: refused, with the new term in the answer.
+            self.etcd_arm(i);
+            return;
+        }
+        if self.etcd_leader.is_none() && self.etcd_has_quorum(i) {
+            self.etcd_term = self.etcd_term.max(self.nodes[i.index()].etcd_term) + 1;
+            self.nodes[i.index()].etcd_term = self.etcd_term;
+            if self.nodes[i.index()].etcd_behind {
+                // Its log is behind, so the others refuse their votes; but its higher term
+                // makes them followers again and restarts their randomized timers (no lease:
+                // they have no leader). One of them must time out first to win.
+                let now = self.now;
+                for j in self.etcd_members() {
+                    if j != i && self.etcd_running(j) && self.connected(i, j) {
+                        let n = &mut self.nodes[j.index()];
+                        if n.etcd_stale_until.is_some_and(|t| now < t) {
+                            // Still in its old leader's lease: it ignores the request.
+                            continue;
+                        }
+                        n.etcd_stale_until = None;
+                        self.etcd_arm(j);
+                    }
+                }
+                self.etcd_arm(i);
+                return;
+            }
+            self.etcd_leader = Some(i);
+            for j in self.etcd_members() {
+                if self.connected(i, j) {
+                    self.nodes[j.index()].etcd_behind = false;
+                    self.nodes[j.index()].etcd_stale_until = None;
+                }
+            }
+            return;
+        }
+        if !self.model.etcd.pre_vote {
+            self.nodes[i.index()].etcd_term += 1;
+        }
+        self.etcd_arm(i);
+    }
+
+    /// Whether a linearizable write through member `m` commits now.
+    pub(super) fn api_member(&self, m: NodeId) -> Result<Duration, &'static str> {
+        if !self.etcd_running(m) {
+            return Err("local etcd member down");
+        }
+        let Some(l) = self.etcd_leader else {
+            return Err("etcd has no leader (election)");
+        };
+        if !self.connected(m, l) {
+            return Err("etcd member cut off from the leader");
+        }
+        if !self.etcd_has_quorum(l) && !self.is_broken(Broken::ApiWithoutQuorum) {
+            return Err("etcd leader without quorum");
+        }
+        let d = self.nodes[l.index()].delay + self.nodes[m.index()].delay;
+        Ok(2 * self.model.etcd.fsync + 2 * d)
+    }
+
+    pub(super) fn api_via(&self, on: NodeId) -> Result<Duration, &'static str> {
+        self.api_server(on, self.api_pick(on)?)
+    }
+
+    /// The API server `on`'s HAProxy sends its next new connection to (round-robin).
+    pub(super) fn api_pick(&self, on: NodeId) -> Result<NodeId, &'static str> {
+        let up: Vec<NodeId> = self
+            .model
+            .node_ids()
+            .filter(|&s| self.in_rotation(on, 0, s))
+            .collect();
+        if up.is_empty() {
+            return Err("haproxy: no API backend UP");
+        }
+        Ok(up[self.nodes[on.index()].rr[0] % up.len()])
+    }
+
+    pub(super) fn api_server(&self, on: NodeId, srv: NodeId) -> Result<Duration, &'static str> {
+        match self.backend(on, 0, srv) {
+            Backend::Silent => Err("haproxy sent it to a silent server not yet DOWN"),
+            Backend::Refused => Err("haproxy sent it to a refusing server not yet DOWN"),
+            Backend::Open => self.api_member(srv),
+        }
+    }
+
+    /// The etcd raft leader now.
+    pub fn etcd_leader(&self) -> Option<NodeId> {
+        self.etcd_leader
+    }
+}

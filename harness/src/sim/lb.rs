@@ -1,0 +1,90 @@
+//! HAProxy on each proxy node: its health checks of every backend (a refused port fails at
+//! once, a silent one at the check's timeout), `fall`/`rise`, and which servers are in rotation.
+
+use provisioner::model::{LbCheck, NodeId, Profile};
+
+use super::{Event, Sim};
+use crate::scenario::Daemon;
+
+impl Sim {
+    /// What a listener on `srv` answers for frontend `fe`, seen from `on`.
+    pub(super) fn backend(&self, on: NodeId, fe: u8, srv: NodeId) -> Backend {
+        if !self.connected(on, srv) {
+            return Backend::Silent;
+        }
+        let (daemon, listens) = match (fe, self.model.profile) {
+            (0, Profile::Bare) => (Daemon::Etcd, self.model.node(srv).control_plane),
+            (0, Profile::Kubernetes) => (Daemon::KubeApiserver, self.model.node(srv).control_plane),
+            _ => (Daemon::Ingress, self.model.node(srv).worker),
+        };
+        if !listens || !self.running(srv, daemon) {
+            return Backend::Refused;
+        }
+        Backend::Open
+    }
+
+    pub(super) fn lb_check(&mut self, on: NodeId, fe: u8, srv: NodeId) {
+        if !self.running(on, Daemon::Haproxy) {
+            self.at(
+                self.model.haproxy.check_inter,
+                Event::LbCheck { on, fe, srv },
+            );
+            return;
+        }
+        let ok = match self.backend(on, fe, srv) {
+            Backend::Silent => {
+                let wait = self
+                    .model
+                    .haproxy
+                    .timeout_check
+                    .unwrap_or(self.model.haproxy.check_inter);
+                self.at(wait, Event::LbSilent { on, fe, srv });
+                return;
+            }
+            Backend::Refused => false,
+            Backend::Open => {
+                fe != 0
+                    || self.model.haproxy.api_check == LbCheck::Tcp
+                    || self.api_member(srv).is_ok()
+            }
+        };
+        self.lb_result(on, fe, srv, ok);
+        self.at(
+            self.model.haproxy.check_inter,
+            Event::LbCheck { on, fe, srv },
+        );
+    }
+
+    pub(super) fn lb_result(&mut self, on: NodeId, fe: u8, srv: NodeId, ok: bool) {
+        let (fall, rise) = (self.model.haproxy.check_fall, self.model.haproxy.check_rise);
+        let c = &mut self.nodes[on.index()].lb[usize::from(fe)][srv.index()];
+        if ok {
+            c.fails = 0;
+            c.oks += 1;
+            if c.oks >= rise {
+                c.up = true;
+            }
+        } else {
+            c.oks = 0;
+            c.fails += 1;
+            if c.fails >= fall {
+                c.up = false;
+            }
+        }
+    }
+
+    /// The API as a client of node `on`'s HAProxy would get it (server picked round-robin).
+    /// Whether `on`'s HAProxy sends frontend `fe`'s new connections to `srv`: UP by its checks
+    /// and, in the bare profile, not drained (a drained node's servers are in maintenance).
+    pub(super) fn in_rotation(&self, on: NodeId, fe: usize, srv: NodeId) -> bool {
+        self.nodes[on.index()].lb[fe][srv.index()].up
+            && !(self.model.profile == Profile::Bare && self.nodes[srv.index()].cordoned)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Backend {
+    Open,
+    Refused,
+    Silent,
+}

@@ -1,0 +1,258 @@
+//! Machines and faults: power off and on, clean shutdown and reboot, boot, pause and resume,
+//! links, daemons stopped and started, disks; `inject` turns a scenario's fault into these.
+
+use std::time::Duration;
+
+use provisioner::model::{NodeId, Profile};
+
+use super::{any_of, Error, Event, ServerCheck, Sim, Vrrp};
+use crate::scenario::{Daemon, Direction, FaultKind};
+
+impl Sim {
+    /// A node picked by the seeded generator.
+    pub fn pick(&mut self) -> NodeId {
+        let ids: Vec<NodeId> = self.model.node_ids().collect();
+        any_of(&mut self.rngs.targets, &ids).expect("a cluster has nodes")
+    }
+
+    /// Applies a fault (or an undo) to a node now. A limit reached (before or by it) is
+    /// returned and the simulation stops.
+    pub fn inject(&mut self, kind: &FaultKind, node: NodeId) -> Result<(), Error> {
+        self.going()?;
+        self.act(kind, node);
+        self.going()
+    }
+
+    pub(super) fn act(&mut self, kind: &FaultKind, node: NodeId) {
+        let k = node.index();
+        match kind {
+            FaultKind::PowerOff => self.power_off(node, false),
+            FaultKind::Shutdown => self.power_off(node, true),
+            FaultKind::Reboot => {
+                self.power_off(node, true);
+                self.at(self.model.machine.shutdown, Event::PowerOn(node));
+            }
+            FaultKind::PowerOn => self.power_on(node),
+            FaultKind::Pause => self.pause(node),
+            FaultKind::Resume => self.resume(node),
+            FaultKind::Isolate => self.nodes[k].isolated = true,
+            FaultKind::Cut(Direction::Inbound) => self.nodes[k].cut_in = true,
+            FaultKind::Cut(Direction::Outbound) => self.nodes[k].cut_out = true,
+            FaultKind::LinkDown => {
+                self.nodes[k].link = false;
+                if self.nodes[k].vrrp != Vrrp::Off {
+                    self.nodes[k].vrrp = Vrrp::Fault;
+                    self.nodes[k].vrrp_gen += 1;
+                }
+            }
+            FaultKind::LinkUp => self.link_up(node),
+            FaultKind::Heal => {
+                self.nodes[k].isolated = false;
+                self.nodes[k].cut_in = false;
+                self.nodes[k].cut_out = false;
+                self.nodes[k].loss = 0.0;
+                self.nodes[k].delay = Duration::ZERO;
+                self.link_up(node);
+            }
+            FaultKind::Netem { delay, loss } => {
+                self.nodes[k].delay = *delay;
+                self.nodes[k].loss = *loss;
+            }
+            FaultKind::StopService(d) => self.stop(node, *d, true),
+            FaultKind::KillService(d, sig) => self.stop(node, *d, sig.clean()),
+            FaultKind::StartService(d) => self.start_daemon(node, *d),
+            FaultKind::MoveVip => {
+                for n in &mut self.nodes {
+                    n.prio_bonus = 0;
+                }
+                self.nodes[k].prio_bonus = self.model.keepalived.move_vip_bonus;
+            }
+            FaultKind::ReleaseVip => self.nodes[k].prio_bonus = 0,
+            FaultKind::Drain => {
+                self.nodes[k].cordoned = true;
+                self.evict();
+            }
+            FaultKind::Uncordon => self.nodes[k].cordoned = false,
+            FaultKind::SlowDisk(p) => {
+                let p = crate::disk::profile(p)
+                    .expect("profiles are checked when the scenario is parsed");
+                self.nodes[k].disk_latency = 2 * p.sync_write;
+            }
+            FaultKind::FailDisk => self.nodes[k].disk_failed = true,
+            FaultKind::RestoreDisk => {
+                self.nodes[k].disk_failed = false;
+                self.nodes[k].disk_latency = self.model.ceph.write_latency;
+            }
+        }
+        self.tell_peers(kind, node);
+        // Answers on their way from a holder this fault took off the VIP are lost now.
+        self.settle_in_flight();
+    }
+
+    /// etcd and Ceph learn of what a fault did to their members.
+    fn tell_peers(&mut self, kind: &FaultKind, node: NodeId) {
+        // Who leaves etcd cleanly (a leader among them hands leadership over): a node shut
+        // down, or etcd stopped by SIGTERM. Ceph's peers learn at once of a daemon that stopped
+        // cleanly, and of one killed on a live host, whose connections are refused
+        // (osd_fast_fail_on_connection_refused); a lost disk stops its OSD cleanly.
+        let etcd_clean = match kind {
+            FaultKind::Shutdown | FaultKind::Reboot => true,
+            FaultKind::StopService(d) => *d == Daemon::Etcd,
+            FaultKind::KillService(d, sig) => *d == Daemon::Etcd && sig.clean(),
+            _ => false,
+        };
+        self.etcd_changed(etcd_clean.then_some(node));
+        let ceph_clean = matches!(
+            kind,
+            FaultKind::Shutdown
+                | FaultKind::Reboot
+                | FaultKind::FailDisk
+                | FaultKind::StopService(_)
+                | FaultKind::KillService(..)
+        );
+        self.ceph_changed(ceph_clean);
+    }
+
+    /// A suspended VM: its processes stop where they are; for its peers it is silent.
+    pub(super) fn pause(&mut self, i: NodeId) {
+        let n = &mut self.nodes[i.index()];
+        if n.powered && n.paused_since.is_none() {
+            n.paused_since = Some(self.now);
+        }
+    }
+
+    /// Resumed: its guest clock did not advance while paused, so each of its timers fires as
+    /// long after the resume as it was due after the pause.
+    pub(super) fn resume(&mut self, i: NodeId) {
+        if self.nodes[i.index()].paused_since.take().is_none() {
+            return;
+        }
+        let (mine, rest): (Vec<_>, Vec<_>) = self.frozen.drain(..).partition(|(n, _, _)| *n == i);
+        self.frozen = rest;
+        for (_, left, ev) in mine {
+            self.at(left, ev);
+        }
+    }
+
+    pub(super) fn link_up(&mut self, i: NodeId) {
+        // keepalived leaves FAULT when its interface comes back, if it runs: not on a node
+        // still booting (its boot starts it). A paused node's timer waits for the resume.
+        let now = self.now;
+        let n = &mut self.nodes[i.index()];
+        n.link = true;
+        let booted = n.powered && now >= n.up_at;
+        if n.vrrp == Vrrp::Fault && booted && !n.stopped.contains(&Daemon::Keepalived) {
+            n.vrrp = Vrrp::Backup;
+            self.arm_master_down(i);
+        }
+    }
+
+    pub(super) fn power_off(&mut self, i: NodeId, clean: bool) {
+        let was_master = self.nodes[i.index()].vrrp == Vrrp::Master;
+        if clean && was_master {
+            // keepalived stopping cleanly sends priority 0: backups take over after their skew.
+            for j in self.vrrp_peers(i) {
+                if self.connected(i, j) {
+                    self.receive_advert(j, i, 0);
+                }
+            }
+        }
+        let n = &mut self.nodes[i.index()];
+        n.powered = false;
+        n.life += 1;
+        n.vrrp = if n.vrrp == Vrrp::Off {
+            Vrrp::Off
+        } else {
+            Vrrp::Fault
+        };
+        n.vrrp_gen += 1;
+        n.stale_vip = false;
+        n.etcd_gen += 1;
+    }
+
+    pub(super) fn power_on(&mut self, i: NodeId) {
+        if self.nodes[i.index()].powered {
+            return;
+        }
+        let n = &mut self.nodes[i.index()];
+        n.powered = true;
+        n.life += 1;
+        n.up_at = self.now + self.model.machine.boot;
+        n.stopped.clear();
+        let life = n.life;
+        self.at(self.model.machine.boot, Event::Boot(i, life));
+    }
+
+    pub(super) fn booted(&mut self, i: NodeId) {
+        let n = &mut self.nodes[i.index()];
+        for c in n.lb.iter_mut().flatten() {
+            *c = ServerCheck {
+                up: true,
+                fails: 0,
+                oks: 0,
+            };
+        }
+        if self.model.node(i).proxy {
+            n.vrrp = Vrrp::Backup;
+            if self.model.node(i).vrrp_initial_master {
+                // `state MASTER` claims the VIP after one advert interval unless it hears better.
+                // (The skew of priority 255, 1/256 s, as RFC 3768 counts it.)
+                let skew_255 =
+                    self.model.vrrp_master_down(255) - 3 * self.model.keepalived.advert_int;
+                let d = self.model.keepalived.advert_int + skew_255;
+                self.arm_timer(i, d);
+            } else {
+                self.arm_master_down(i);
+            }
+        }
+        self.etcd_changed(None);
+        self.ceph_changed(false);
+    }
+
+    /// A daemon stops: `clean` when its own shutdown runs (SIGTERM), not when it is killed.
+    pub(super) fn stop(&mut self, i: NodeId, d: Daemon, clean: bool) {
+        let was_master = self.nodes[i.index()].vrrp == Vrrp::Master;
+        if d == Daemon::Keepalived && clean && was_master && self.alive(i) {
+            // keepalived stopping cleanly sends priority 0 and removes the VIP: backups take
+            // over after their skew.
+            for j in self.vrrp_peers(i) {
+                if self.connected(i, j) {
+                    self.receive_advert(j, i, 0);
+                }
+            }
+        }
+        let n = &mut self.nodes[i.index()];
+        if !n.stopped.contains(&d) {
+            n.stopped.push(d);
+        }
+        if d == Daemon::Keepalived && n.vrrp != Vrrp::Off {
+            // SIGKILL cleans nothing up: the VIP stays on the interface.
+            n.stale_vip = was_master && !clean;
+            n.vrrp = Vrrp::Fault;
+            n.vrrp_gen += 1;
+        }
+    }
+
+    pub(super) fn start_daemon(&mut self, i: NodeId, d: Daemon) {
+        self.nodes[i.index()].stopped.retain(|&s| s != d);
+        if d == Daemon::Keepalived && self.alive(i) && self.model.node(i).proxy {
+            let n = &mut self.nodes[i.index()];
+            n.stale_vip = false;
+            n.vrrp = Vrrp::Backup;
+            self.arm_master_down(i);
+        }
+    }
+
+    /// Whether the lab can carry out this fault kind in this profile.
+    pub fn supports(&self, kind: &FaultKind) -> bool {
+        match kind {
+            FaultKind::StopService(d)
+            | FaultKind::KillService(d, _)
+            | FaultKind::StartService(d) => {
+                self.model.profile == Profile::Kubernetes
+                    || !matches!(d, Daemon::KubeApiserver | Daemon::Kubelet)
+            }
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! The deterministic simulated cluster: a discrete-event model of the seed's three nodes.
+//!
+//! One virtual clock, one event queue (`queue`), random streams from one seed (`rng`), and
+//! one file per protocol: `vrrp`, `lb` (HAProxy), `etcd`, `ceph`, `kube`, `net`,
+//! `machine` (power, pause, daemons and the faults that drive them), `client` (the
+//! probes) and `check` (the safety properties, from raw state apart from the request
+//! paths). Their state still lives in [`Sim`]'s fields, which this file owns. Components
+//! follow the real protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
+//! with priority skew, HAProxy health checks (refused vs silent), etcd leader election and
+//! quorum (with pre-vote off, etcd 3.4's default, an isolated member disrupts on heal, and its
+//! log, behind, cannot win: its campaigns only restart the others' timers), kube-apiserver on
+//! its local etcd, kubelet heartbeats, node NotReady and eviction, traefik routing to pods, Ceph
+//! mon quorum, OSD mark-down by peer reports, and PGs by min_size. Probes act as a client
+//! through the VIP: a SYN that found no holder is sent again after the kernel's retransmission
+//! timeout, and an answer still on its way when its holder drops the VIP is lost.
+//!
+//! Each component draws from its own random stream (`rng`), and so does each probe's answer
+//! time (what the machines add beyond the model's figures): one more draw in one component
+//! never moves another's timings. Every
+//! queue and count has a named limit; reaching one stops the simulation with an
+//! [`Error::Limit`] naming it (`scenario` refuses the scenarios that could).
+//!
+//! **Invariant:** time only from `self.now`, randomness only from the seed's streams
+//! (`self.rngs`, one per component).
+//! **Boundary:** no IO, no async, no wall clock.
+
+use std::cmp::Reverse;
+use std::time::Duration;
+
+use provisioner::model::{ClusterModel, NodeId, Profile};
+
+use crate::record::{Record, Sample, Service};
+use crate::scenario::Daemon;
+
+/// Most nodes a simulated cluster may have: the model's own limit.
+pub use provisioner::model::NODES_MAX;
+
+mod ceph;
+mod check;
+mod client;
+mod etcd;
+mod kube;
+mod lb;
+mod machine;
+mod net;
+mod queue;
+mod rng;
+mod vrrp;
+
+use ceph::placement;
+pub use check::Broken;
+use lb::Backend;
+use queue::Queue;
+pub use queue::{Error, EVENTS_MAX, QUEUE_LEN_MAX, STEADY_TIMERS_MAX, TIMERS_PER_FAULT_MAX};
+use rng::{any_of, jitter, Rngs};
+
+/// A probe's request whose answer is on its way from the VIP holder `via`. `sample` is what
+/// it will record (sent at `sample.at`, answered `sample.latency` later).
+struct InFlight {
+    service: Service,
+    sample: Sample,
+    via: NodeId,
+    /// bare API probe: its /health answer, after which the client sends the write on a new
+    /// connection, which takes this much more than the model counts.
+    then_write: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    Advert(NodeId, u64),
+    MasterDown(NodeId, u64),
+    VrrpScript(NodeId),
+    LbCheck {
+        on: NodeId,
+        fe: u8,
+        srv: NodeId,
+    },
+    LbSilent {
+        on: NodeId,
+        fe: u8,
+        srv: NodeId,
+    },
+    EtcdCampaign(NodeId, u64),
+    EtcdStepDown(NodeId),
+    /// A member with a higher term reaches the leader (node) again; the term it led in.
+    EtcdDisrupt(NodeId, u64),
+    OsdMarkDown(NodeId, u64),
+    OsdMarkUp(NodeId),
+    OsdOut(NodeId, u64),
+    Boot(NodeId, u64),
+    PowerOn(NodeId),
+    Heartbeat(NodeId),
+    NodeMonitor,
+    Probe,
+    /// An answer the client acts on (the bare API probe's /health) arrives.
+    Answer,
+    /// The client's kernel sends again the SYNs of the API and ingress probes sent at `sent`
+    /// that found no path to the VIP: its `tries`-th retransmission.
+    ProbeAgain {
+        sent: Duration,
+        tries: u32,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Vrrp {
+    Off,
+    Backup,
+    Master,
+    Fault,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct ServerCheck {
+    up: bool,
+    fails: u32,
+    oks: u32,
+}
+
+#[derive(Clone, Debug)]
+struct NodeState {
+    powered: bool,
+    /// Services run from this time on (boot finished).
+    up_at: Duration,
+    /// Incremented at every power change so stale timers are ignored.
+    life: u64,
+    link: bool,
+    isolated: bool,
+    /// A one-way cut (a firewall dropping IP, not ARP): what is sent to the node is dropped.
+    cut_in: bool,
+    /// ... what the node sends is dropped.
+    cut_out: bool,
+    loss: f64,
+    delay: Duration,
+    stopped: Vec<Daemon>,
+    vrrp: Vrrp,
+    vrrp_gen: u64,
+    /// The VIP is still configured here though keepalived is gone (SIGKILL leaves it).
+    stale_vip: bool,
+    /// Paused (a suspended VM): nothing runs, no packet flows; its state is kept and its
+    /// timers stand still until it resumes.
+    paused_since: Option<Duration>,
+    check_ok: bool,
+    prio_bonus: u8,
+    /// Health of each backend, per frontend (0 api, 1 ingress), as this node's HAProxy sees it.
+    lb: [Vec<ServerCheck>; 2],
+    rr: [usize; 2],
+    traefik_rr: usize,
+    etcd_term: u64,
+    etcd_gen: u64,
+    /// This member's log is behind: it was cut off while a leader with quorum committed.
+    /// Up-to-date members refuse it their vote (Raft's election restriction).
+    etcd_behind: bool,
+    /// A follower whose leader stepped down without telling it: until this time it still
+    /// heeds that leader's lease and ignores vote requests; its next campaign, at a term the
+    /// others have passed, is refused and only teaches it the new term.
+    etcd_stale_until: Option<Duration>,
+    cordoned: bool,
+    disk_failed: bool,
+    disk_latency: Duration,
+    osd_gen: u64,
+    last_heartbeat: Duration,
+    ready: bool,
+}
+
+/// Where the app pods behind the ingress run: one entry per pod, its node.
+#[derive(Clone, Debug)]
+struct Pods(Vec<NodeId>);
+
+/// The simulated cluster.
+pub struct Sim {
+    model: ClusterModel,
+    now: Duration,
+    rngs: Rngs,
+    queue: Queue,
+    /// The limit this simulation reached, if it did: it stops there for good.
+    stopped: Option<Error>,
+    nodes: Vec<NodeState>,
+    arp: Option<NodeId>,
+    arp_stale_at: Duration,
+    arp_resolve_at: Option<Duration>,
+    etcd_leader: Option<NodeId>,
+    etcd_term: u64,
+    /// A disruption of the leader by a returning member is on its way.
+    etcd_disrupting: bool,
+    osd_up: Vec<bool>,
+    osd_in: Vec<bool>,
+    peering_until: Duration,
+    pgs: Vec<Vec<NodeId>>,
+    pods: Pods,
+    probing: bool,
+    n_probe: u64,
+    pending: Vec<(Service, Sample)>,
+    /// Send times of probes whose SYNs are being retransmitted: samples from then on wait in
+    /// `pending`, so the record stays in time order.
+    retrying: Vec<Duration>,
+    /// Answers still on their way from a VIP holder: lost if it stops serving the VIP before
+    /// they arrive. Samples from their send time on wait in `pending` too.
+    in_flight: Vec<InFlight>,
+    masters_since: Option<Duration>,
+    /// kube-controller-manager's leader and when it last renewed its lease.
+    cm_leader: Option<NodeId>,
+    cm_renewed: Duration,
+    violations: Vec<String>,
+    /// A protocol rule switched off on purpose ([`Sim::with_broken`]).
+    broken: Option<Broken>,
+    /// Timers of paused nodes: the event and how long after the pause it was due.
+    frozen: Vec<(NodeId, Duration, Event)>,
+}
+
+impl Sim {
+    /// A converged, healthy cluster at time zero: node priorities settled, the VIP on the
+    /// highest-priority node, an etcd leader, every backend UP, every OSD up and in.
+    #[allow(clippy::too_many_lines)] // one initialiser, field by field
+    pub fn new(model: ClusterModel, seed: u64) -> Sim {
+        let n = model.nodes.len();
+        assert!((1..=NODES_MAX).contains(&n), "1 to NODES_MAX nodes");
+        let node = NodeState {
+            powered: true,
+            up_at: Duration::ZERO,
+            life: 0,
+            link: true,
+            isolated: false,
+            cut_in: false,
+            cut_out: false,
+            loss: 0.0,
+            delay: Duration::ZERO,
+            stopped: Vec::new(),
+            vrrp: Vrrp::Backup,
+            vrrp_gen: 0,
+            stale_vip: false,
+            paused_since: None,
+            check_ok: true,
+            prio_bonus: 0,
+            lb: [
+                vec![
+                    ServerCheck {
+                        up: true,
+                        fails: 0,
+                        oks: 0
+                    };
+                    n
+                ],
+                vec![
+                    ServerCheck {
+                        up: true,
+                        fails: 0,
+                        oks: 0
+                    };
+                    n
+                ],
+            ],
+            rr: [0, 0],
+            traefik_rr: 0,
+            etcd_term: 1,
+            etcd_gen: 0,
+            etcd_behind: false,
+            etcd_stale_until: None,
+            cordoned: false,
+            disk_failed: false,
+            disk_latency: model.ceph.write_latency,
+            osd_gen: 0,
+            last_heartbeat: Duration::ZERO,
+            ready: true,
+        };
+        let mut rngs = Rngs::new(seed);
+        let pgs = placement(&model, &mut rngs.ceph);
+        let pods = Pods(
+            model
+                .node_ids()
+                .filter(|&i| model.node(i).worker)
+                .cycle()
+                .take(model.kube.app_replicas as usize)
+                .collect(),
+        );
+        let etcd_leader = model.node_ids().find(|&i| model.node(i).control_plane);
+        let mut sim = Sim {
+            nodes: vec![node; n],
+            now: Duration::ZERO,
+            rngs,
+            queue: Queue::new(),
+            stopped: None,
+            arp: None,
+            arp_stale_at: Duration::ZERO,
+            arp_resolve_at: None,
+            etcd_leader,
+            etcd_term: 1,
+            etcd_disrupting: false,
+            osd_up: model.nodes.iter().map(|n| n.storage()).collect(),
+            osd_in: model.nodes.iter().map(|n| n.storage()).collect(),
+            peering_until: Duration::ZERO,
+            pgs,
+            pods,
+            probing: false,
+            n_probe: 0,
+            pending: Vec::new(),
+            retrying: Vec::new(),
+            in_flight: Vec::new(),
+            masters_since: None,
+            cm_leader: etcd_leader,
+            cm_renewed: Duration::ZERO,
+            violations: Vec::new(),
+            broken: None,
+            frozen: Vec::new(),
+            model,
+        };
+        sim.start();
+        sim
+    }
+
+    fn start(&mut self) {
+        let ids: Vec<NodeId> = self.model.node_ids().collect();
+        let master = ids
+            .iter()
+            .copied()
+            .filter(|&i| self.model.node(i).proxy)
+            .max_by_key(|&i| (self.priority(i), Reverse(i)));
+        for &i in &ids {
+            if !self.model.node(i).proxy {
+                self.nodes[i.index()].vrrp = Vrrp::Off;
+                continue;
+            }
+            if Some(i) == master {
+                // keepalived started at some moment before the drill: a random advert phase.
+                self.become_master(i);
+                let g = self.nodes[i.index()].vrrp_gen + 1;
+                self.nodes[i.index()].vrrp_gen = g;
+                let phase = jitter(&mut self.rngs.vrrp, self.model.keepalived.advert_int);
+                self.at(phase, Event::Advert(i, g));
+            } else {
+                self.arm_master_down(i);
+            }
+            let off = jitter(&mut self.rngs.vrrp, self.model.keepalived.check_interval);
+            self.at(off, Event::VrrpScript(i));
+            for srv in ids.clone() {
+                for fe in 0..2 {
+                    let off = jitter(&mut self.rngs.lb, self.model.haproxy.check_inter);
+                    self.at(off, Event::LbCheck { on: i, fe, srv });
+                }
+            }
+        }
+        if self.model.profile == Profile::Kubernetes {
+            for &i in &ids {
+                let off = jitter(&mut self.rngs.kube, self.model.kube.kubelet_lease_renew);
+                self.at(off, Event::Heartbeat(i));
+            }
+            self.at(self.model.kube.node_monitor_period, Event::NodeMonitor);
+        }
+    }
+
+    /// Sets a timer `delay` from now. A full queue stops the simulation: the timer is dropped
+    /// and the next [`Sim::run_until`] or [`Sim::inject`] returns the limit's error.
+    fn at(&mut self, delay: Duration, ev: Event) {
+        if let Err(e) = self.queue.push(self.now + delay, ev) {
+            self.stopped.get_or_insert(e);
+        }
+    }
+
+    /// The limit this simulation reached, as an error (Ok while it runs).
+    fn going(&self) -> Result<(), Error> {
+        self.stopped.clone().map_or(Ok(()), Err)
+    }
+
+    /// Current simulated time.
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// The model this simulation runs.
+    pub fn model(&self) -> &ClusterModel {
+        &self.model
+    }
+
+    /// Safety violations seen so far (empty in a correct model).
+    pub fn violations(&self) -> &[String] {
+        &self.violations
+    }
+
+    /// Runs the simulation until `until`, moving probe samples into `rec` (on the
+    /// simulation's clock). A limit reached stops it there, for good.
+    pub fn run_until(&mut self, until: Duration, rec: &mut Record) -> Result<(), Error> {
+        self.going()?;
+        loop {
+            let next = self.queue.pop_until(until);
+            let Some((t, ev)) = next.map_err(|e| self.stopped.get_or_insert(e).clone())? else {
+                break;
+            };
+            assert!(t >= self.now, "time went backwards");
+            self.now = t;
+            self.handle(ev);
+            self.settle_in_flight();
+            self.flush(rec);
+            self.going()?;
+        }
+        self.now = until;
+        Ok(())
+    }
+
+    /// The node whose own timer this event is (its clock stops while it is paused).
+    fn owner(ev: Event) -> Option<NodeId> {
+        match ev {
+            Event::Advert(i, _)
+            | Event::MasterDown(i, _)
+            | Event::VrrpScript(i)
+            | Event::EtcdCampaign(i, _)
+            | Event::EtcdDisrupt(i, _)
+            | Event::Heartbeat(i) => Some(i),
+            Event::LbCheck { on, .. } | Event::LbSilent { on, .. } => Some(on),
+            _ => None,
+        }
+    }
+
+    fn handle(&mut self, ev: Event) {
+        if let Some(i) = Sim::owner(ev) {
+            if let Some(since) = self.nodes[i.index()].paused_since {
+                self.frozen.push((i, self.now - since, ev));
+                return;
+            }
+        }
+        match ev {
+            Event::Advert(i, g) if self.nodes[i.index()].vrrp_gen == g => self.advert(i),
+            Event::MasterDown(i, g)
+                if self.nodes[i.index()].vrrp_gen == g
+                    && self.nodes[i.index()].vrrp == Vrrp::Backup =>
+            {
+                self.become_master(i);
+            }
+            Event::VrrpScript(i) => self.vrrp_script(i),
+            Event::LbCheck { on, fe, srv } => self.lb_check(on, fe, srv),
+            Event::LbSilent { on, fe, srv } => {
+                self.lb_result(on, fe, srv, false);
+                self.at(
+                    self.model.haproxy.check_inter,
+                    Event::LbCheck { on, fe, srv },
+                );
+            }
+            Event::EtcdCampaign(i, g) if self.nodes[i.index()].etcd_gen == g => {
+                self.etcd_campaign(i)
+            }
+            Event::EtcdDisrupt(l, term) => self.etcd_disrupt(l, term),
+            Event::EtcdStepDown(i) if self.etcd_leader == Some(i) && !self.etcd_has_quorum(i) => {
+                self.etcd_leader = None;
+                self.etcd_elect_soon();
+            }
+            Event::OsdMarkDown(i, g) if self.nodes[i.index()].osd_gen == g => self.osd_mark_down(i),
+            Event::OsdMarkUp(i) => self.osd_mark_up(i),
+            Event::OsdOut(i, g)
+                if self.nodes[i.index()].osd_gen == g
+                    && !self.osd_up[i.index()]
+                    && self.mon_quorum() =>
+            {
+                self.osd_in[i.index()] = false;
+            }
+            Event::Boot(i, life) if self.nodes[i.index()].life == life => self.booted(i),
+            Event::PowerOn(i) => self.power_on(i),
+            Event::Heartbeat(i) => self.heartbeat(i),
+            Event::NodeMonitor => self.node_monitor(),
+            Event::Probe => self.probe(),
+            Event::Answer => {} // settle_in_flight() acts on it
+            Event::ProbeAgain { sent, tries } => self.probe_again(sent, tries),
+            _ => {} // a stale timer
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,107 @@
+//! The network between the nodes and the client's view of the VIP: whether a node is up and
+//! on the network, whether two nodes hear each other, a packet's loss, and the client's
+//! neighbour entry for the VIP (resolved by ARP, stale after Linux's reachable time).
+
+use provisioner::model::NodeId;
+use rand::Rng;
+
+use super::{Sim, Vrrp};
+use crate::scenario::Daemon;
+
+impl Sim {
+    pub(super) fn alive(&self, i: NodeId) -> bool {
+        let n = &self.nodes[i.index()];
+        n.powered && n.paused_since.is_none() && self.now >= n.up_at
+    }
+
+    /// Whether frames reach the node and leave it: it is up, with its carrier, not
+    /// partitioned. ARP needs no more (a one-way cut drops IP only).
+    pub(super) fn on_link(&self, i: NodeId) -> bool {
+        let n = &self.nodes[i.index()];
+        self.alive(i) && n.link && !n.isolated
+    }
+
+    /// Whether IP flows both ways between the node and the network.
+    pub(super) fn on_net(&self, i: NodeId) -> bool {
+        let n = &self.nodes[i.index()];
+        self.on_link(i) && !n.cut_in && !n.cut_out
+    }
+
+    /// Whether an IP packet from `s` reaches `r` (one way: a VRRP advert).
+    pub(super) fn delivers(&self, s: NodeId, r: NodeId) -> bool {
+        let (from, to) = (&self.nodes[s.index()], &self.nodes[r.index()]);
+        s == r && self.alive(s) || self.on_link(s) && self.on_link(r) && !from.cut_out && !to.cut_in
+    }
+
+    /// Whether packets flow both ways between two nodes, as a TCP connection needs (a node
+    /// always reaches itself).
+    pub(super) fn connected(&self, a: NodeId, b: NodeId) -> bool {
+        a == b && self.alive(a) || self.on_net(a) && self.on_net(b)
+    }
+
+    pub(super) fn running(&self, i: NodeId, d: Daemon) -> bool {
+        self.alive(i) && !self.nodes[i.index()].stopped.contains(&d)
+    }
+
+    pub(super) fn lost(&mut self, i: NodeId) -> bool {
+        let loss = self.nodes[i.index()].loss;
+        loss > 0.0 && self.rngs.net.random::<f64>() < loss
+    }
+
+    /// Whether node `i` holds the VIP (as VRRP master or a stale copy) and is on the network.
+    pub(super) fn serves_vip(&self, i: NodeId) -> bool {
+        self.on_net(i)
+            && (self.nodes[i.index()].vrrp == Vrrp::Master || self.nodes[i.index()].stale_vip)
+    }
+
+    /// Who answers a broadcast ARP request for the VIP: its VRRP master (ARP passes a
+    /// one-way cut).
+    fn arp_answer(&self) -> Option<NodeId> {
+        self.model
+            .node_ids()
+            .find(|&i| self.on_link(i) && self.nodes[i.index()].vrrp == Vrrp::Master)
+    }
+
+    /// The node that answers for the VIP at the client, refreshing the neighbour entry.
+    pub(super) fn vip_path(&mut self) -> Result<NodeId, &'static str> {
+        let serves = Sim::serves_vip;
+        if let Some(at) = self.arp_resolve_at {
+            if self.now >= at {
+                self.arp = self.arp_answer();
+                self.arp_resolve_at = None;
+            }
+        }
+        if self.arp.is_none() {
+            // No entry: every request broadcasts an ARP request first.
+            self.arp = self.arp_answer();
+        }
+        let Some(x) = self.arp else {
+            return Err("no VIP holder answers ARP");
+        };
+        if serves(self, x) {
+            return Ok(x);
+        }
+        if self.on_link(x) && !self.on_net(x) && self.nodes[x.index()].vrrp == Vrrp::Master {
+            // It answers ARP and keeps the VIP, but its IP traffic is cut one way.
+            return Err("the VIP holder's IP traffic is cut one way (it keeps the VIP)");
+        }
+        if !self.on_net(x) {
+            return Err("the node clients send VIP traffic to is gone (waiting for VRRP failover)");
+        }
+        if self.arp_resolve_at.is_none() {
+            let m = &self.model.machine;
+            let stale = self.arp_stale_at.max(self.now);
+            self.arp_resolve_at = Some(stale + m.neigh_delay_probe + m.neigh_probes);
+        }
+        Err("client's neighbour entry points at a node without the VIP")
+    }
+
+    pub(super) fn confirm_arp(&mut self) {
+        let r = self
+            .model
+            .machine
+            .neigh_reachable
+            .mul_f64(0.5 + self.rngs.net.random::<f64>());
+        self.arp_stale_at = self.now + r;
+    }
+}

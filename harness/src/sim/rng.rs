@@ -1,0 +1,65 @@
+//! The simulation's random streams: one per component and one for the probes' answer times,
+//! each derived from the one seed (ChaCha8's stream number), so that drawing more or less in
+//! one component never moves another's timings.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// One generator per component. Stream numbers are fixed: renumbering one changes every
+/// figure drawn from it.
+pub(super) struct Rngs {
+    /// Answer times: what the machines add to each probe's answer, one stream per service
+    /// (API 1, ingress 10, Ceph 11), so that one service's outcome never moves another's.
+    pub(super) answers: [ChaCha8Rng; 3],
+    /// keepalived: advert and check-script phases (2).
+    pub(super) vrrp: ChaCha8Rng,
+    /// HAProxy: health-check phases (3).
+    pub(super) lb: ChaCha8Rng,
+    /// etcd: randomised election timeouts, disruption delays (4).
+    pub(super) etcd: ChaCha8Rng,
+    /// Ceph: placement, heartbeat phases, reports, proposals, which group a write hits (5).
+    pub(super) ceph: ChaCha8Rng,
+    /// Kubernetes: kubelet heartbeat phases (6).
+    pub(super) kube: ChaCha8Rng,
+    /// The network: packet loss, neighbour-cache reachable times (7).
+    pub(super) net: ChaCha8Rng,
+    /// The client: the probes' phase (8).
+    pub(super) client: ChaCha8Rng,
+    /// Which of the probes' packets netem drops on a lossy link (12): apart from VRRP's adverts
+    /// on the same link, so probing more or less never moves a takeover.
+    pub(super) packets: ChaCha8Rng,
+    /// Scenario targets: the node `any` names (9).
+    pub(super) targets: ChaCha8Rng,
+}
+
+impl Rngs {
+    /// Every stream of `seed`.
+    pub(super) fn new(seed: u64) -> Rngs {
+        let stream = |n: u64| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(n);
+            rng
+        };
+        Rngs {
+            answers: [stream(1), stream(10), stream(11)],
+            vrrp: stream(2),
+            lb: stream(3),
+            etcd: stream(4),
+            ceph: stream(5),
+            kube: stream(6),
+            net: stream(7),
+            client: stream(8),
+            packets: stream(12),
+            targets: stream(9),
+        }
+    }
+}
+
+/// A random offset in `[0, d)`, to spread periodic timers.
+pub(super) fn jitter(rng: &mut ChaCha8Rng, d: std::time::Duration) -> std::time::Duration {
+    d.mul_f64(rng.random::<f64>())
+}
+
+pub(super) fn any_of<T: Copy>(rng: &mut ChaCha8Rng, items: &[T]) -> Option<T> {
+    (!items.is_empty()).then(|| items[rng.random_range(0..items.len())])
+}

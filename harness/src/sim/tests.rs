@@ -1,0 +1,142 @@
+//! The simulator's own limits and streams, tested on the whole world.
+
+use super::*;
+use crate::scenario::FaultKind;
+use provisioner::model::Profile;
+
+/// The seed's cluster grown to `n` nodes like its third one.
+fn cluster(profile: Profile, n: usize) -> ClusterModel {
+    let mut m = ClusterModel::seed(profile);
+    let like = m.nodes[2].clone();
+    for i in m.nodes.len() + 1..=n {
+        let mut node = like.clone();
+        node.name = format!("node-{i}");
+        node.address = std::net::Ipv4Addr::new(10, 77, 0, 10 + u8::try_from(i).unwrap());
+        m.nodes.push(node);
+    }
+    m
+}
+
+/// Ten minutes of the largest cluster, after `n_off` of its nodes were powered off.
+fn ten_minutes(profile: Profile, n_off: usize) -> Sim {
+    let mut sim = Sim::new(cluster(profile, NODES_MAX), 1);
+    let mut rec = Record::default();
+    sim.set_probing(true);
+    sim.run_until(Duration::from_secs(10), &mut rec).unwrap();
+    for i in 0..n_off {
+        let node = NodeId(u8::try_from(i).unwrap());
+        sim.inject(&FaultKind::PowerOff, node).unwrap();
+    }
+    sim.run_until(Duration::from_secs(610), &mut rec).unwrap();
+    sim
+}
+
+#[test]
+fn the_largest_cluster_stays_within_its_steady_timers_and_events_max() {
+    for profile in [Profile::Kubernetes, Profile::Bare] {
+        // Healthy, and with quorum lost (elections and mark-downs tried again and again).
+        for n_off in [0, NODES_MAX / 2 + 1] {
+            let sim = ten_minutes(profile, n_off);
+            let high = sim.queue.high;
+            assert!(high <= STEADY_TIMERS_MAX / 5, "{profile:?}: {high} timers");
+            // At this rate, the longest scenario's day leaves EVENTS_MAX a margin.
+            let per_s = sim.queue.n_events as f64 / sim.now.as_secs_f64();
+            let day = per_s * crate::scenario::probing_max().as_secs_f64();
+            assert!(
+                day * 1.5 < EVENTS_MAX as f64,
+                "{profile:?}: {per_s:.0} events/s"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_limit_reached_stops_the_simulation_with_an_error() {
+    let mut sim = Sim::new(ClusterModel::seed(Profile::Bare), 1);
+    let mut rec = Record::default();
+    sim.queue.n_events = EVENTS_MAX;
+    let e = sim
+        .run_until(Duration::from_secs(10), &mut rec)
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Limit {
+                name: "EVENTS_MAX",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("EVENTS_MAX (50000000)"), "{e}");
+    // For good: later calls return it too.
+    assert_eq!(sim.inject(&FaultKind::Isolate, NodeId(0)), Err(e.clone()));
+    assert_eq!(sim.run_until(Duration::from_secs(20), &mut rec), Err(e));
+}
+
+#[test]
+fn a_full_queue_refuses_a_timer() {
+    let mut q = Queue::new();
+    for _ in 0..QUEUE_LEN_MAX {
+        q.push(Duration::ZERO, Event::Probe).unwrap();
+    }
+    let e = q.push(Duration::ZERO, Event::Probe).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Limit {
+                name: "QUEUE_LEN_MAX",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn answer_times_vary_by_probe_and_by_seed_and_move_nothing_else() {
+    let run = |seed| {
+        let mut sim = Sim::new(ClusterModel::seed(Profile::Kubernetes), seed);
+        let mut rec = Record::default();
+        sim.set_probing(true);
+        sim.run_until(Duration::from_secs(30), &mut rec).unwrap();
+        rec
+    };
+    let latencies =
+        |rec: &Record, s| -> Vec<Duration> { rec.of(s).iter().map(|x| x.latency).collect() };
+    let (a, b) = (run(1), run(2));
+    for s in Service::ALL {
+        let l = latencies(&a, s);
+        assert!(l.iter().any(|x| *x != l[0]), "{s}: one answer time");
+        assert_ne!(l, latencies(&b, s), "{s}");
+        // Each answer takes at most four mean extras beyond what the model counts.
+        let floor = l.iter().min().unwrap();
+        assert!(
+            l.iter().all(|x| *x
+                <= *floor
+                    + 4 * ClusterModel::seed(Profile::Kubernetes)
+                        .machine
+                        .answer_extra_mean),
+            "{s}"
+        );
+    }
+    // The answer stream is its own: drawing from it differently (measured figures
+    // instead of the default) moves none of the other timers or draws.
+    let mut m = ClusterModel::seed(Profile::Kubernetes);
+    m.machine.api_overhead = vec![Duration::from_millis(3), Duration::from_millis(9)];
+    let mut sim = Sim::new(m, 1);
+    let mut rec = Record::default();
+    sim.set_probing(true);
+    sim.run_until(Duration::from_secs(30), &mut rec).unwrap();
+    let seq = |r: &Record| -> Vec<(Duration, bool)> {
+        r.of(Service::Ceph).iter().map(|x| (x.at, x.ok)).collect()
+    };
+    assert_eq!(seq(&rec), seq(&a));
+    assert_ne!(latencies(&rec, Service::Api), latencies(&a, Service::Api));
+    let mut again = Sim::new(ClusterModel::seed(Profile::Kubernetes), 1);
+    again.set_probing(true);
+    again
+        .run_until(Duration::from_secs(30), &mut Record::default())
+        .unwrap();
+    assert_eq!(sim.queue.seq, again.queue.seq);
+}
