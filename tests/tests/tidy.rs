@@ -42,7 +42,6 @@ fn every_module_opens_with_a_doc_comment() {
 #[test]
 fn io_free_layers_import_no_io() {
     let mut pure: Vec<PathBuf> = [
-        "harness/src/sim.rs",
         "harness/src/verdict.rs",
         "harness/src/record.rs",
         "harness/src/scenario.rs",
@@ -57,6 +56,7 @@ fn io_free_layers_import_no_io() {
     .iter()
     .map(|f| root().join(f))
     .collect();
+    pure.extend(sources(&root().join("harness/src/sim")));
     pure.extend(sources(&root().join("provisioner/src/render")));
     pure.extend(sources(&root().join("provisioner/src/plan")));
     let banned = [
@@ -105,5 +105,44 @@ fn readme_and_ci_run_the_same_test_command() {
     assert!(
         readme.contains(cmd) && ci.contains(cmd),
         "README.md and .ci/run must both run `{cmd}`"
+    );
+}
+
+/// Every timer of the simulator comes from the cluster model (so that the rendered configs,
+/// the outage budget and a search over settings see the same figures): no duration written
+/// as a number in harness/src/sim/, but in its tests.
+#[test]
+fn the_simulators_timers_come_from_the_model() {
+    let files: Vec<PathBuf> = sources(&root().join("harness/src/sim"))
+        .into_iter()
+        .filter(|f| !f.ends_with("tests.rs"))
+        .collect();
+    assert!(files.len() >= 10, "{files:?}");
+    let mut found = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for ctor in [
+                "from_secs(",
+                "from_millis(",
+                "from_micros(",
+                "from_nanos(",
+                "from_secs_f64(",
+            ] {
+                let mut rest = code;
+                while let Some(at) = rest.find(ctor) {
+                    rest = &rest[at + ctor.len()..];
+                    if rest.trim_start().starts_with(|c: char| c.is_ascii_digit()) {
+                        found.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "durations written as numbers:\n{}",
+        found.join("\n")
     );
 }
