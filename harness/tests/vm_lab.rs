@@ -127,7 +127,7 @@ fn three_vms_provisioned_broken_measured_and_removed() {
     let (code, out, _) = hadrill(&home, &["validate", "--lab", &name]);
     assert_eq!(
         (code, out.lines().filter(|l| l.starts_with("ok ")).count()),
-        (0, 10),
+        (0, 11),
         "validate: {out}"
     );
     // The seed's priorities with HAProxy running everywhere: 101 + 2 and 100 + 2.
@@ -159,8 +159,8 @@ fn measured_gaps(home: &Path, name: &str) {
             &scenario("isolate-node.yaml"),
         ],
     );
-    // 1: a prediction outside the tolerance is a finding about the model, reported; 3 (a
-    // drill that could not finish) is a failure.
+    // 1: a prediction outside the published 25 % (or a failed expectation); the gate below
+    // holds each row to CI's own window. 3 (a drill that could not finish) is a failure.
     assert!(code == 0 || code == 1, "compare exited {code}");
     assert_eq!(
         table.lines().filter(|l| l.starts_with("| ")).count(),
@@ -170,6 +170,7 @@ fn measured_gaps(home: &Path, name: &str) {
     keep("compare.md", &table);
     let c = json(&out.join("compare.json"));
     assert_eq!(c["rows"].as_array().map(Vec::len), Some(9));
+    fidelity_gate(&c);
     let text = std::fs::read_to_string(out.join("lab/report.json")).expect("lab report");
     keep("lab-report.json", &text);
     let lab: serde_json::Value = serde_json::from_str(&text).expect("json");
@@ -224,6 +225,60 @@ fn measured_gaps(home: &Path, name: &str) {
     );
 }
 
+/// CI's fidelity gate on one run of each scenario: every row's measured gap within
+/// [`CI_TOLERANCE`] (or [`CI_SLACK`]) of the predicted median, or within the range the
+/// simulation's seeds drew, widened by two probe intervals (`compare::SLACK`). The published
+/// claim (docs/fidelity.md: 25 % or 0.4 s, `compare::TOLERANCE`) is on medians of `--runs 3`;
+/// one run on emulated guests sharing two host cores strays further from its median, as
+/// measured (docs/fidelity.md's table, one run against the median of three): kill-vip-holder
+/// api 3.4 s against 2.6 s (+31 %), isolate-node ceph 34.8 s against 29.0 s (+20 %), move-vip
+/// api 0.8 s against 0.4 s (+0.4 s). And one run is one draw of the moment of the power-off
+/// against the VRRP adverts, which moves the takeover by a whole second: CI at 37539d9
+/// measured kill-vip-holder api 2.2 s against a 5-seed median of 3.2 s (+45 %), where the
+/// simulation with lab-like answer times spreads over 2.0–3.6 s (60 seeds, median 2.8 s) and
+/// the lab's runs so far over 2.2–3.4 s. A window is widened only with a measured reason in
+/// the commit.
+const CI_TOLERANCE: f64 = 0.40;
+/// ... or within this many seconds: four probe intervals (move-vip's measured single-run spread
+/// was two intervals each side of its median).
+const CI_SLACK: f64 = 0.8;
+
+fn fidelity_gate(c: &serde_json::Value) {
+    let rows = c["rows"].as_array().expect("rows");
+    let outside: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let m = r["measured_median_s"].as_f64().expect("measured");
+            let p = r["predicted_median_s"].as_f64().expect("predicted");
+            let range = &r["predicted_range_s"];
+            let (lo, hi) = (
+                range[0].as_f64().expect("lo"),
+                range[1].as_f64().expect("hi"),
+            );
+            assert!(
+                lo <= p && p <= hi,
+                "the median {p} s is outside the range {lo}–{hi} s"
+            );
+            let near_median = (p - m).abs() <= (CI_TOLERANCE * m).max(CI_SLACK) + 1e-6;
+            let in_range = r["in_predicted_range"].as_bool().expect("in range");
+            (!near_median && !in_range).then(|| {
+                format!(
+                    "{} {}: measured {m} s, predicted {p} s (seeds {lo}–{hi} s)",
+                    r["scenario"], r["service"]
+                )
+            })
+        })
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "the simulation is outside CI's tolerance ({}% or {} s of the median, or the seeds' \
+         range ± {} s): {outside:?}",
+        CI_TOLERANCE * 100.0,
+        CI_SLACK,
+        harness::compare::SLACK
+    );
+}
+
 /// move-vip: what the planned move cost is bounded by the probe deadline, and its outcome says
 /// what the gap was (or that the lab was not steady enough before it to judge).
 fn planned_move_gap(lab: &serde_json::Value, m: &ClusterModel) {
@@ -232,7 +287,7 @@ fn planned_move_gap(lab: &serde_json::Value, m: &ClusterModel) {
     // holder when keepalived removes the VIP get no answer and wait for the client's timeout.
     // So what the move costs is the requests' latency at that moment, bounded by the probe
     // deadline; on emulated guests that can pass the scenario's 2 s (its outcome then says
-    // failed: a finding in the README). Three emulated guests on two cores can also miss 2 s
+    // failed: a finding in docs/findings.md). Three emulated guests on two cores can also miss 2 s
     // of probes before the move; hadrill must then say it could not judge.
     let mv = service(lab, "move-vip", "api");
     let noise = mv["baseline_gap_s"].as_f64().unwrap_or(0.0);
