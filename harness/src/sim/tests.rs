@@ -140,3 +140,40 @@ fn answer_times_vary_by_probe_and_by_seed_and_move_nothing_else() {
         .unwrap();
     assert_eq!(sim.queue.seq, again.queue.seq);
 }
+
+#[test]
+fn a_stale_neighbour_entry_is_resolved_to_the_vip_master_whichever_node_it_is() {
+    // After a heal's race (pause-vip-holder: the resumed master's advert silences the
+    // interim one before it hears a lower priority, so nobody sends a gratuitous ARP), the
+    // client's entry points at a node without the VIP until the kernel's probes resolve it
+    // again. The seed's master is the first node; an inventory may make any node master, and
+    // the broadcast ARP request must be answered by it, not by the first node on the link.
+    for master in 0..3 {
+        let mut m = ClusterModel::seed(Profile::Bare);
+        for (i, node) in m.nodes.iter_mut().enumerate() {
+            node.vrrp_priority = if i == master { 101 } else { 100 };
+            node.vrrp_initial_master = i == master;
+        }
+        let mut sim = Sim::new(m, 1);
+        let mut rec = Record::default();
+        sim.set_probing(true);
+        sim.run_until(Duration::from_secs(10), &mut rec).unwrap();
+        let master_id = NodeId(u8::try_from(master).unwrap());
+        assert_eq!(sim.arp, Some(master_id), "master node index {master}");
+        // The entry goes stale: it points at a backup.
+        let stale = NodeId(u8::try_from((master + 1) % 3).unwrap());
+        sim.arp = Some(stale);
+        // It is probed once its reachable time (up to 1.5 × neigh_reachable) is over.
+        sim.run_until(Duration::from_secs(100), &mut rec).unwrap();
+        assert_eq!(sim.arp, Some(master_id), "master node index {master}");
+        let api = rec.of(Service::Api);
+        let late: Vec<_> = api
+            .iter()
+            .filter(|x| x.at >= Duration::from_secs(90))
+            .collect();
+        assert!(
+            late.len() > 10 && late.iter().all(|x| x.ok),
+            "master node index {master}: API probes 80 s after the stale entry failed"
+        );
+    }
+}
