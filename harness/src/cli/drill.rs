@@ -366,7 +366,7 @@ pub(super) fn compare(a: &CompareArgs) -> Result<u8> {
         130
     } else if !lab_report.complete {
         3 // a drill that could not finish; a lab that was not steady is in the outcomes
-    } else if rows.iter().all(cmp::Row::within) {
+    } else if rows.iter().all(cmp::Row::holds) {
         0
     } else {
         1
