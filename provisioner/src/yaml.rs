@@ -133,6 +133,15 @@ fn rewrite(m: &str) -> String {
         // A step, fault or target (one of several kinds) given as something else.
         return "expected a name or a map of one key (as `fault: {power-off: node-1}`)".to_owned();
     }
+    if let Some(rest) = m.strip_prefix("tagged enum `") {
+        // A YAML tag (`!name value`) where one of several kinds was expected: the tag is the
+        // user's, the target enum's name is ours.
+        let tag = rest.split_once("` does not match").map_or(rest, |(t, _)| t);
+        return format!(
+            "unknown tag {} (expected a name or a map of one key, as `fault: {{power-off: node-1}}`)",
+            shown(&format!("!{tag}"))
+        );
+    }
     if m.starts_with("recursive references require") {
         return "an alias refers to its own anchor (a recursive reference)".to_owned();
     }
@@ -535,6 +544,11 @@ mod tests {
         );
         check("name: a\nport: 1\ninner: []\n", "found a list");
         check("[a]: 1\n", "expected");
+        // A YAML tag on a field of several kinds (found by the scenario fuzzer).
+        check(
+            "name: a\nport: 1\nchoice: !the a: {n\n",
+            "unknown tag `!the` (expected a name or a map of one key",
+        );
     }
 
     #[test]
