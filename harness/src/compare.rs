@@ -198,24 +198,13 @@ fn verdict_of(r: &ScenarioReport, s: Service) -> String {
 /// The longest gap of service `s` that starts in `phase`, seconds (0 when none does).
 pub fn gap_of(r: &ScenarioReport, s: Service, phase: Phase) -> f64 {
     let rec = &r.record;
-    let fault = rec
-        .marks
-        .iter()
-        .find(|m| m.kind == MarkKind::Fault)
-        .map(|m| m.at);
-    let undo = fault.and_then(|f| {
-        rec.marks
-            .iter()
-            .find(|m| m.kind == MarkKind::Undo && m.at >= f)
-            .map(|m| m.at)
-    });
+    // Without a fault the whole drill is the fault's phase; a window that ends with the
+    // record (no undo) leaves the return nothing.
+    let (fault, undo) = verdict::fault_window(rec).unwrap_or((Duration::ZERO, rec.end));
+    let undo = if undo >= rec.end { Duration::MAX } else { undo };
     let (from, to) = match phase {
-        // Without a fault the whole drill is the fault's phase.
-        Phase::Fault => (
-            fault.map_or(Duration::ZERO, |f| f.saturating_sub(r.probe.timeout)),
-            undo.unwrap_or(Duration::MAX),
-        ),
-        Phase::Return => (undo.unwrap_or(Duration::MAX), Duration::MAX),
+        Phase::Fault => (fault.saturating_sub(r.probe.timeout), undo),
+        Phase::Return => (undo, Duration::MAX),
     };
     verdict::gaps(rec.of(s), rec.end)
         .iter()
