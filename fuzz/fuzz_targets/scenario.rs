@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let path = std::path::Path::new("t.yaml");
-    if let Err(e) = harness::scenario::parse(path, text) {
+    if let Err(e) = hadrill_core::scenario::parse(path, text) {
         let m = e.to_string();
         assert!(m.starts_with("t.yaml"), "names the file: {m}");
         assert!(

@@ -1,31 +1,27 @@
-//! hadrill's harness: labs, faults, probes, the record, verdicts and reports.
+//! hadrill's harness: the real labs, probes and the `hadrill` CLI, around the IO-free core.
 //!
-//! A tour: a [`scenario::Scenario`] is parsed from YAML; [`drill`] runs its steps on a lab
-//! (the deterministic [`sim`], or real VMs), probes write [`record::Sample`]s into a
-//! [`record::Record`], [`verdict::judge`] turns the record into verdicts, and [`report`] writes
-//! them out.
+//! A tour: what a drill is and what it means lives in `hadrill_core` and is re-exported here
+//! under the same names: a [`scenario::Scenario`] is parsed from YAML; [`drill`] runs its steps
+//! on a lab (the deterministic [`sim`], or real VMs from [`lab::libvirt`]), probes write
+//! [`record::Sample`]s into a [`record::Record`], [`verdict::judge`] turns the record into
+//! verdicts, and [`report`] writes them out. This crate adds what needs the network, VMs or an
+//! async runtime: [`lab::libvirt`], [`probe`], [`validate`], [`image`], [`provision`], [`cli`].
 //!
-//! **Boundary:** the IO-free layers (`scenario`, `sim`, `verdict`, `report`, `record`) import no
-//! tokio, russh, virt or testcontainers; `tests/tidy.rs` checks.
+//! **Boundary:** the core cannot import tokio, russh, virt or kube: it does not depend on them
+//! (`tests/tests/tidy.rs` reads its dependency graph).
+
+pub use hadrill_core::{
+    compare, disk, drill, explore, fault, matrix, record, report, scenario, sim, verdict,
+};
 
 pub mod cli;
-pub mod compare;
-pub mod disk;
-pub mod drill;
-pub mod explore;
-pub mod fault;
 pub mod image;
 pub mod lab;
-pub mod matrix;
 pub mod probe;
 pub mod progress;
 pub mod provision;
-pub mod record;
-pub mod report;
-pub mod scenario;
-pub mod sim;
 pub mod validate;
-pub mod verdict;
+pub mod wall;
 
 /// hadrill's state folder: `$HADRILL_HOME`, else `~/.local/share/hadrill` (labs, host-key pins).
 pub fn home() -> std::path::PathBuf {

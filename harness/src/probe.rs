@@ -57,7 +57,7 @@ impl Probes {
             rt.block_on(agents.warm_up(Duration::from_secs(20)));
             agents
         });
-        let start = crate::lab::wall_now();
+        let start = crate::wall::now();
         let buffer: Buffer = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let every = model.probes.interval;
@@ -191,7 +191,7 @@ impl Ctx {
             if in_flight.load(Ordering::SeqCst) >= IN_FLIGHT_MAX {
                 continue;
             }
-            let sent = crate::lab::wall_now();
+            let sent = crate::wall::now();
             let at = sent.duration_since(self.start);
             let fut = tokio::time::timeout(self.deadline, probe(n));
             let buffer = Arc::clone(&self.buffer);
@@ -362,7 +362,7 @@ impl Agents {
     /// Starts every agent and waits (a little) for them: a drill's first probe should not
     /// pay for an SSH session and a Ceph client's start.
     async fn warm_up(&self, wait: Duration) {
-        let start = crate::lab::wall_now();
+        let start = crate::wall::now();
         let mut answered = vec![false; self.nodes.len()];
         while start.elapsed() < wait && answered.iter().any(|a| !a) {
             for (k, n) in self.nodes.iter().enumerate() {

@@ -11,6 +11,7 @@
 //!
 //! **Boundary:** this crate knows nothing of the harness; the harness depends on it.
 
+#[cfg(feature = "exec")]
 pub mod exec;
 pub mod inventory;
 pub mod model;

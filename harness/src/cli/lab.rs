@@ -72,7 +72,7 @@ pub(super) fn up(a: &UpArgs) -> Result<u8> {
         uri: libvirt::default_uri(),
     };
     libvirt::check(&opts).map_err(anyhow::Error::msg)?;
-    let start = crate::lab::wall_now();
+    let start = crate::wall::now();
     let bar = crate::progress::spinner(&format!("up {}", a.lab));
     let state = libvirt::up(&opts, &crate::home(), &|s| {
         if s.starts_with("accelerator: ") {

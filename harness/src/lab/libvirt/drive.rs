@@ -113,7 +113,7 @@ impl LibvirtLab {
             model,
             hosts,
             probes: None,
-            start: crate::lab::wall_now(),
+            start: crate::wall::now(),
             interrupted,
             rng: seed.max(1),
             kube,
@@ -439,7 +439,7 @@ impl LibvirtLab {
             return Ok(());
         }
         let dom = self.domain(id)?;
-        let start = crate::lab::wall_now();
+        let start = crate::wall::now();
         while dom.is_active().unwrap_or(false) {
             if start.elapsed() > SHUTDOWN_WAIT_MAX {
                 dom.destroy().map_err(|e| lab_err(e.message()))?;
@@ -650,7 +650,7 @@ impl Lab for LibvirtLab {
             self.rt.block_on(t.close());
         }
         // The next drill starts its clock at its own first observation.
-        self.start = crate::lab::wall_now();
+        self.start = crate::wall::now();
         kept
     }
 }

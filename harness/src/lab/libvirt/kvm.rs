@@ -82,7 +82,7 @@ fn probe(conn: &Connect, kernel: Option<&Path>, say: &dyn Fn(&str)) -> Accel {
         Ok(d) => d,
         Err(e) => return tcg(&format!("a KVM guest does not start ({})", e.message())),
     };
-    let start = crate::lab::wall_now();
+    let start = crate::wall::now();
     while start.elapsed() < PROBE_TIMEOUT {
         match dom.is_active() {
             Ok(true) => std::thread::sleep(Duration::from_millis(200)),

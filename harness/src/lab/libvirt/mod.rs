@@ -661,7 +661,7 @@ pub async fn wait_ssh(
 ) -> Result<(), String> {
     use provisioner::exec::{Transport, TransportError};
     let hosts = crate::provision::transports(model, known_hosts);
-    let start = crate::lab::wall_now();
+    let start = crate::wall::now();
     // One waiter per node, each trying again a second after a failed try: a node still
     // booting (whose tries hang until their timeout) does not delay noticing the others.
     let mut waiting = tokio::task::JoinSet::new();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// The profiles file, embedded: the binary needs no data files beside it.
-const PROFILES_YAML: &str = include_str!("../../vm-templates/disk-profiles.yaml");
+const PROFILES_YAML: &str = include_str!("../../../vm-templates/disk-profiles.yaml");
 
 /// One disk profile.
 #[derive(Clone, Debug, PartialEq)]
