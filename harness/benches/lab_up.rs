@@ -38,7 +38,7 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let start = harness::lab::wall_now();
+                let start = harness::wall::now();
                 hadrill(&home, &["up", "--lab", "bench"]);
                 total += start.elapsed();
                 hadrill(&home, &["down", "--lab", "bench"]);
