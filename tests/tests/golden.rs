@@ -45,7 +45,16 @@ fn table(profile: Profile) -> String {
             .iter()
             .map(|&seed| {
                 let mut lab = SimLab::new(Sim::new(ClusterModel::seed(profile), seed));
-                drill::run(&mut lab, s, None)
+                let r = drill::run(&mut lab, s, None);
+                // After its last heal every component was checked for liveness (the lab
+                // runs on until each bound has passed; a component not back is the drill's
+                // error, asserted below).
+                let checked = lab.sim().liveness_checks();
+                assert!(
+                    checked >= harness::sim::Component::ALL.len() as u64,
+                    "{name} seed {seed}: {checked} liveness checks"
+                );
+                r
             })
             .collect();
         for r in &runs {

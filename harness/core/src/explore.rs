@@ -114,7 +114,12 @@ pub fn check_broken(
     let mut lab = SimLab::new(sim);
     let report = drill::run(&mut lab, scenario, None);
     if let Some(v) = lab.sim().violations().first() {
-        return Err(format!("safety: {v}"));
+        // Liveness violations name themselves; the others are safety's.
+        return Err(if v.starts_with("liveness:") {
+            v.clone()
+        } else {
+            format!("safety: {v}")
+        });
     }
     let end = report.record.end;
     for service in Service::ALL {

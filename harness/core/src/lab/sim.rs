@@ -90,13 +90,32 @@ impl Lab for SimLab {
         Ok(())
     }
     /// No new probes; those still in flight or retransmitting are settled (within their
-    /// timeout) and those sent by the drill's end are recorded, as a real lab's are.
+    /// timeout) and those sent by the drill's end are recorded, as a real lab's are. Then the
+    /// simulation runs on, the client still probing (off the record), until every
+    /// component's bound since the drill's last heal has passed: its liveness is checked
+    /// after every drill, not only in `sim explore`. A property of the simulation that does
+    /// not hold (safety or liveness) is this lab's error, naming it.
     fn finish(&mut self, rec: &mut Record) -> Result<(), Error> {
         self.sim.set_probing(false);
         let m = self.sim.model();
         let until = self.sim.now() + m.probes.timeout + m.machine.syn_rto;
         let end = rec.end;
-        self.run_into(until, rec, end)
+        self.run_into(until, rec, end)?;
+        if let Some(due) = self.sim.liveness_due() {
+            self.sim.set_probing(true);
+            let ran = self
+                .sim
+                .run_until(due.max(self.sim.now()), &mut Record::default());
+            self.sim.set_probing(false);
+            ran.map_err(limit)?;
+        }
+        match self.sim.violations() {
+            [] => Ok(()),
+            [first, rest @ ..] => Err(Error::Lab(format!(
+                "the simulation broke its own checks ({} in all), first: {first}",
+                rest.len() + 1
+            ))),
+        }
     }
 }
 

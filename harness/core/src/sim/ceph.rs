@@ -139,7 +139,7 @@ impl Sim {
     }
 
     pub(super) fn osd_mark_up(&mut self, i: NodeId) {
-        if self.osd_up[i.index()] {
+        if self.osd_up[i.index()] || self.is_broken(Broken::OsdStaysDown) {
             return;
         }
         if !(self.osd_alive(i) && self.on_net(i)) {

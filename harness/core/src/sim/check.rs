@@ -21,6 +21,12 @@ pub enum Broken {
     CephBelowMinSize,
     /// A VRRP master hearing a higher priority keeps the VIP.
     MasterKeepsVip,
+    /// An OSD that is back never sends its boot message: it stays down (liveness).
+    OsdStaysDown,
+    /// etcd members never campaign: a lost leader is never replaced (liveness).
+    EtcdNeverElects,
+    /// HAProxy never marks a DOWN server UP again (liveness).
+    LbNeverRises,
 }
 
 impl Sim {

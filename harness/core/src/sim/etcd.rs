@@ -159,6 +159,9 @@ impl Sim {
     }
 
     pub(super) fn etcd_campaign(&mut self, i: NodeId) {
+        if self.is_broken(Broken::EtcdNeverElects) {
+            return;
+        }
         if !self.etcd_running(i) {
             return;
         }
@@ -174,6 +177,13 @@ impl Sim {
             return;
         }
         if self.etcd_leader.is_none() && self.etcd_has_quorum(i) {
+            if self.nodes[i.index()].etcd_behind && self.model.etcd.pre_vote {
+                // Its pre-vote is refused (its log is behind) and changes nobody's term or
+                // timer: it only waits for its next timeout (etcd's raft: a PreVote does
+                // not reset the receiver's election timer; only a granted vote does).
+                self.etcd_arm(i);
+                return;
+            }
             self.etcd_term = self.etcd_term.max(self.nodes[i.index()].etcd_term) + 1;
             self.nodes[i.index()].etcd_term = self.etcd_term;
             if self.nodes[i.index()].etcd_behind {

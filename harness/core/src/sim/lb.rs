@@ -3,7 +3,7 @@
 
 use provisioner::model::{LbCheck, NodeId, Profile};
 
-use super::{Event, Sim};
+use super::{Broken, Event, Sim};
 use crate::scenario::Daemon;
 
 impl Sim {
@@ -57,11 +57,12 @@ impl Sim {
 
     pub(super) fn lb_result(&mut self, on: NodeId, fe: u8, srv: NodeId, ok: bool) {
         let (fall, rise) = (self.model.haproxy.check_fall, self.model.haproxy.check_rise);
+        let broken = self.is_broken(Broken::LbNeverRises);
         let c = &mut self.nodes[on.index()].lb[usize::from(fe)][srv.index()];
         if ok {
             c.fails = 0;
             c.oks += 1;
-            if c.oks >= rise {
+            if c.oks >= rise && !broken {
                 c.up = true;
             }
         } else {

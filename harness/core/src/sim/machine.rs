@@ -87,6 +87,7 @@ impl Sim {
         self.tell_peers(kind, node);
         // Answers on their way from a holder this fault took off the VIP are lost now.
         self.settle_in_flight();
+        self.watch_heal();
     }
 
     /// etcd and Ceph learn of what a fault did to their members.
@@ -181,6 +182,7 @@ impl Sim {
         n.stopped.clear();
         let life = n.life;
         self.at(self.model.machine.boot, Event::Boot(i, life));
+        self.watch_heal();
     }
 
     pub(super) fn booted(&mut self, i: NodeId) {

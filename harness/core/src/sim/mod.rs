@@ -41,6 +41,7 @@ mod client;
 mod etcd;
 mod kube;
 mod lb;
+mod live;
 mod machine;
 mod net;
 mod queue;
@@ -50,6 +51,7 @@ mod vrrp;
 use ceph::placement;
 pub use check::Broken;
 use lb::Backend;
+pub use live::{Component, ETCD_ROUNDS_MAX};
 use queue::Queue;
 pub use queue::{Error, EVENTS_MAX, QUEUE_LEN_MAX, STEADY_TIMERS_MAX, TIMERS_PER_FAULT_MAX};
 use rng::{any_of, jitter, Rngs};
@@ -206,6 +208,10 @@ pub struct Sim {
     broken: Option<Broken>,
     /// Timers of paused nodes: the event and how long after the pause it was due.
     frozen: Vec<(NodeId, Duration, Event)>,
+    /// Since when no fault has been in force (the liveness check's clock), if none is.
+    healed: Option<live::Healed>,
+    /// Liveness checks made (each component once per heal, when its bound has passed).
+    live_checks: u64,
 }
 
 impl Sim {
@@ -302,6 +308,8 @@ impl Sim {
             violations: Vec::new(),
             broken: None,
             frozen: Vec::new(),
+            healed: None,
+            live_checks: 0,
             model,
         };
         sim.start();
@@ -386,6 +394,7 @@ impl Sim {
                 break;
             };
             assert!(t >= self.now, "time went backwards");
+            self.check_liveness(t, false);
             self.now = t;
             self.handle(ev);
             self.settle_in_flight();
@@ -393,6 +402,7 @@ impl Sim {
             self.going()?;
         }
         self.now = until;
+        self.check_liveness(until, true);
         Ok(())
     }
 
