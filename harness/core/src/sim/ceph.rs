@@ -4,13 +4,40 @@
 
 use std::time::Duration;
 
-use provisioner::model::{Ceph, ClusterModel, NodeId};
+use provisioner::model::{Ceph as Settings, ClusterModel, NodeId};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::{Broken, Event, Sim};
 use crate::record::Service;
 use crate::scenario::Daemon;
+
+/// Ceph's state: the OSD map (who is up, who is in), each OSD's timer generation, the
+/// placement groups' acting sets and when their peering ends.
+#[derive(Clone, Debug)]
+pub(super) struct Ceph {
+    pub(super) osd_up: Vec<bool>,
+    pub(super) osd_in: Vec<bool>,
+    /// Incremented at each re-armed mark-down or mark-out, so stale timers are ignored.
+    pub(super) osd_gen: Vec<u64>,
+    pub(super) peering_until: Duration,
+    /// Each placement group's OSDs, primary first.
+    pub(super) pgs: Vec<Vec<NodeId>>,
+}
+
+impl Ceph {
+    /// A healthy cluster: every storage node's OSD up and in, the groups placed and peered.
+    pub(super) fn new(model: &ClusterModel, rng: &mut ChaCha8Rng) -> Ceph {
+        let storage: Vec<bool> = model.nodes.iter().map(|n| n.storage()).collect();
+        Ceph {
+            osd_gen: vec![0; storage.len()],
+            osd_in: storage.clone(),
+            osd_up: storage,
+            peering_until: Duration::ZERO,
+            pgs: placement(model, rng),
+        }
+    }
+}
 
 impl Sim {
     pub(super) fn osd_alive(&self, i: NodeId) -> bool {
@@ -44,9 +71,9 @@ impl Sim {
                 continue;
             }
             let reachable = self.osd_alive(i) && self.on_net(i);
-            if self.osd_up[k] && !reachable {
-                self.nodes[k].osd_gen += 1;
-                let g = self.nodes[k].osd_gen;
+            if self.ceph.osd_up[k] && !reachable {
+                self.ceph.osd_gen[k] += 1;
+                let g = self.ceph.osd_gen[k];
                 let refused = self.alive(i) && self.on_net(i);
                 let d = if clean || refused {
                     self.model.ceph.fast_markdown
@@ -54,8 +81,8 @@ impl Sim {
                     self.osd_detect(i)
                 };
                 self.at(d, Event::OsdMarkDown(i, g));
-            } else if !self.osd_up[k] && reachable {
-                self.nodes[k].osd_gen += 1;
+            } else if !self.ceph.osd_up[k] && reachable {
+                self.ceph.osd_gen[k] += 1;
                 self.at(self.model.ceph.markup, Event::OsdMarkUp(i));
             }
         }
@@ -67,7 +94,7 @@ impl Sim {
     /// `osd_mon_report_interval`, on the tick). The mons act on the `min_down_reporters`-th
     /// report and propose the new map within `paxos_propose_interval`.
     pub(super) fn osd_detect(&mut self, dead: NodeId) -> Duration {
-        let tick = provisioner::model::Ceph::OSD_TICK;
+        let tick = Settings::OSD_TICK;
         let peers = self
             .model
             .node_ids()
@@ -105,7 +132,7 @@ impl Sim {
         let mut back = (period_max * 2).mul_f64(self.rngs.ceph.random());
         loop {
             let k = self.rngs.ceph.random_range(0..10u32);
-            let w = Ceph::PING_WAIT_MIN + interval.mul_f64(f64::from(k) / 10.0);
+            let w = Settings::PING_WAIT_MIN + interval.mul_f64(f64::from(k) / 10.0);
             if w > back {
                 return w - back;
             }
@@ -115,31 +142,33 @@ impl Sim {
 
     pub(super) fn osd_mark_down(&mut self, i: NodeId) {
         let reachable = self.osd_alive(i) && self.on_net(i);
-        if reachable || !self.osd_up[i.index()] {
+        if reachable || !self.ceph.osd_up[i.index()] {
             return;
         }
         let reporters = self
             .model
             .node_ids()
-            .filter(|&j| j != i && self.osd_up[j.index()] && self.osd_alive(j) && self.on_net(j))
+            .filter(|&j| {
+                j != i && self.ceph.osd_up[j.index()] && self.osd_alive(j) && self.on_net(j)
+            })
             .count();
         let refused = self.alive(i) && self.on_net(i);
         if !self.mon_quorum()
             || (!refused && reporters < self.model.ceph.min_down_reporters as usize)
         {
             // Not enough reporters or no quorum: try again at the next tick's report.
-            let g = self.nodes[i.index()].osd_gen;
-            self.at(Ceph::OSD_TICK, Event::OsdMarkDown(i, g));
+            let g = self.ceph.osd_gen[i.index()];
+            self.at(Settings::OSD_TICK, Event::OsdMarkDown(i, g));
             return;
         }
-        self.osd_up[i.index()] = false;
-        self.peering_until = self.now + self.model.ceph.peering;
-        let g = self.nodes[i.index()].osd_gen;
+        self.ceph.osd_up[i.index()] = false;
+        self.ceph.peering_until = self.now + self.model.ceph.peering;
+        let g = self.ceph.osd_gen[i.index()];
         self.at(self.model.ceph.down_out_interval, Event::OsdOut(i, g));
     }
 
     pub(super) fn osd_mark_up(&mut self, i: NodeId) {
-        if self.osd_up[i.index()] || self.is_broken(Broken::OsdStaysDown) {
+        if self.ceph.osd_up[i.index()] || self.is_broken(Broken::OsdStaysDown) {
             return;
         }
         if !(self.osd_alive(i) && self.on_net(i)) {
@@ -147,27 +176,27 @@ impl Sim {
         }
         if !self.mon_quorum() {
             // The OSD sends its boot message again on its next tick.
-            self.at(Ceph::OSD_TICK, Event::OsdMarkUp(i));
+            self.at(Settings::OSD_TICK, Event::OsdMarkUp(i));
             return;
         }
-        self.osd_up[i.index()] = true;
-        self.osd_in[i.index()] = true;
-        self.peering_until = self.now + self.model.ceph.peering;
+        self.ceph.osd_up[i.index()] = true;
+        self.ceph.osd_in[i.index()] = true;
+        self.ceph.peering_until = self.now + self.model.ceph.peering;
     }
 
     /// A write of one object to the pool, from the client host.
     pub(super) fn ceph_write(&mut self) -> Result<Duration, &'static str> {
-        let pg = self.rngs.ceph.random_range(0..self.pgs.len());
-        let acting: Vec<NodeId> = self.pgs[pg]
+        let pg = self.rngs.ceph.random_range(0..self.ceph.pgs.len());
+        let acting: Vec<NodeId> = self.ceph.pgs[pg]
             .iter()
             .copied()
-            .filter(|o| self.osd_up[o.index()])
+            .filter(|o| self.ceph.osd_up[o.index()])
             .collect();
         let guarded = !self.is_broken(Broken::CephBelowMinSize);
         if guarded && acting.len() < self.model.ceph.pool_min_size as usize {
             return Err("pg below min_size: I/O blocked");
         }
-        if self.now < self.peering_until {
+        if self.now < self.ceph.peering_until {
             return Err("pgs peering after an osdmap change");
         }
         let Some(&primary) = acting.first() else {

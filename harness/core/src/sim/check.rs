@@ -69,7 +69,7 @@ impl Sim {
         // who hears whom is read here from raw state.
         let members = self.etcd_members();
         let quorum = self.model.etcd_quorum();
-        let held = self.etcd_leader.is_some_and(|l| {
+        let held = self.etcd.leader.is_some_and(|l| {
             self.up(l, Daemon::Etcd)
                 && members
                     .iter()
@@ -89,10 +89,10 @@ impl Sim {
     /// group's acting set (those the OSD map has up) run, have their disk, and hear the
     /// primary (the first of them).
     pub(super) fn check_ceph_ack(&mut self, pg: usize) {
-        let acting: Vec<NodeId> = self.pgs[pg]
+        let acting: Vec<NodeId> = self.ceph.pgs[pg]
             .iter()
             .copied()
-            .filter(|o| self.osd_up[o.index()])
+            .filter(|o| self.ceph.osd_up[o.index()])
             .collect();
         let Some(&primary) = acting.first() else {
             self.violations.push(format!(

@@ -10,6 +10,53 @@ use rand::Rng;
 use super::{Backend, Broken, Event, Sim};
 use crate::scenario::Daemon;
 
+/// etcd's state: the cluster's leader and term as the members agree on them, and each
+/// member's own.
+#[derive(Clone, Debug)]
+pub(super) struct Etcd {
+    pub(super) leader: Option<NodeId>,
+    pub(super) term: u64,
+    /// A disruption of the leader by a returning member is on its way.
+    pub(super) disrupting: bool,
+    /// One per node, by index (only control-plane nodes are members).
+    pub(super) members: Vec<Member>,
+}
+
+/// One member's raft state.
+#[derive(Clone, Debug)]
+pub(super) struct Member {
+    pub(super) term: u64,
+    /// Incremented at each re-armed election timer, so stale timers are ignored.
+    pub(super) gen: u64,
+    /// This member's log is behind: it was cut off while a leader with quorum committed.
+    /// Up-to-date members refuse it their vote (Raft's election restriction).
+    pub(super) behind: bool,
+    /// A follower whose leader stepped down without telling it: until this time it still
+    /// heeds that leader's lease and ignores vote requests; its next campaign, at a term the
+    /// others have passed, is refused and only teaches it the new term.
+    pub(super) stale_until: Option<Duration>,
+}
+
+impl Etcd {
+    /// A converged cluster: `leader` leads at term 1, every member up to date.
+    pub(super) fn new(leader: Option<NodeId>, nodes: usize) -> Etcd {
+        Etcd {
+            leader,
+            term: 1,
+            disrupting: false,
+            members: vec![
+                Member {
+                    term: 1,
+                    gen: 0,
+                    behind: false,
+                    stale_until: None,
+                };
+                nodes
+            ],
+        }
+    }
+}
+
 impl Sim {
     pub(super) fn etcd_members(&self) -> Vec<NodeId> {
         self.model
@@ -35,16 +82,16 @@ impl Sim {
 
     /// Re-examines etcd after any change of power, network or process state.
     pub(super) fn etcd_changed(&mut self, clean_stop: Option<NodeId>) {
-        match self.etcd_leader {
+        match self.etcd.leader {
             Some(l) if !self.etcd_running(l) => {
-                self.etcd_leader = None;
+                self.etcd.leader = None;
                 // A clean stop hands leadership over at once; a crash waits for an election.
                 let heir = self
                     .etcd_members()
                     .into_iter()
                     .find(|&j| j != l && self.etcd_has_quorum(j));
                 match (clean_stop == Some(l), heir) {
-                    (true, Some(h)) => self.etcd_leader = Some(h),
+                    (true, Some(h)) => self.etcd.leader = Some(h),
                     _ => self.etcd_elect_soon(),
                 }
             }
@@ -60,7 +107,7 @@ impl Sim {
                 } else {
                     for j in self.etcd_members() {
                         if self.connected(l, j) {
-                            self.nodes[j.index()].etcd_behind = false;
+                            self.etcd.members[j.index()].behind = false;
                         }
                     }
                     self.etcd_elect_soon_cut_off();
@@ -73,7 +120,7 @@ impl Sim {
     /// A running member with a term above the cluster's that the leader can reach again.
     pub(super) fn etcd_disrupter(&self, l: NodeId) -> Option<NodeId> {
         self.etcd_members().into_iter().find(|&j| {
-            self.nodes[j.index()].etcd_term > self.etcd_term
+            self.etcd.members[j.index()].term > self.etcd.term
                 && self.etcd_running(j)
                 && self.connected(l, j)
         })
@@ -82,13 +129,13 @@ impl Sim {
     /// The leader hears a returning member at the next heartbeat once their connection is
     /// back: at once, or after a SYN lost in the partition is sent again.
     pub(super) fn etcd_disrupt_soon(&mut self, l: NodeId) {
-        if self.etcd_disrupting {
+        if self.etcd.disrupting {
             return;
         }
-        self.etcd_disrupting = true;
+        self.etcd.disrupting = true;
         let m = &self.model;
         let d = m.etcd.heartbeat + m.machine.syn_rto.mul_f64(self.rngs.etcd.random());
-        self.at(d, Event::EtcdDisrupt(l, self.etcd_term));
+        self.at(d, Event::EtcdDisrupt(l, self.etcd.term));
     }
 
     /// The leader hears the returning member's higher term and steps down. It campaigns after
@@ -96,34 +143,34 @@ impl Sim {
     /// for an election timeout and their next campaign is at the old term; the returning
     /// member goes on with its own campaigns (its log is behind: it cannot win them).
     pub(super) fn etcd_disrupt(&mut self, l: NodeId, term: u64) {
-        self.etcd_disrupting = false;
-        if self.etcd_leader != Some(l) || self.etcd_term != term || self.etcd_disrupter(l).is_none()
+        self.etcd.disrupting = false;
+        if self.etcd.leader != Some(l) || self.etcd.term != term || self.etcd_disrupter(l).is_none()
         {
             // Things changed on the way; a leader that a returning member can still reach
             // hears it in turn.
-            if let Some(now_l) = self.etcd_leader {
+            if let Some(now_l) = self.etcd.leader {
                 if self.etcd_has_quorum(now_l) && self.etcd_disrupter(now_l).is_some() {
                     self.etcd_disrupt_soon(now_l);
                 }
             }
             return;
         }
-        self.etcd_term = self
+        self.etcd.term = self
             .etcd_members()
             .iter()
             .filter(|&&j| self.connected(l, j))
-            .map(|j| self.nodes[j.index()].etcd_term)
+            .map(|j| self.etcd.members[j.index()].term)
             .max()
-            .unwrap_or(self.etcd_term);
-        self.etcd_leader = None;
+            .unwrap_or(self.etcd.term);
+        self.etcd.leader = None;
         let lease = self.now + self.model.etcd.election_timeout;
         for j in self.etcd_members() {
-            let n = &self.nodes[j.index()];
-            if !self.etcd_running(j) || !self.connected(l, j) || n.etcd_behind {
+            if !self.etcd_running(j) || !self.connected(l, j) || self.etcd.members[j.index()].behind
+            {
                 continue;
             }
             if j != l {
-                self.nodes[j.index()].etcd_stale_until = Some(lease);
+                self.etcd.members[j.index()].stale_until = Some(lease);
             }
             self.etcd_arm(j);
         }
@@ -139,11 +186,11 @@ impl Sim {
     }
 
     pub(super) fn etcd_elect_soon_cut_off(&mut self) {
-        let Some(l) = self.etcd_leader else { return };
+        let Some(l) = self.etcd.leader else { return };
         for j in self.etcd_members() {
             if self.etcd_running(j) && !self.connected(l, j) {
                 // The leader goes on committing without it (the probes write).
-                self.nodes[j.index()].etcd_behind = true;
+                self.etcd.members[j.index()].behind = true;
                 self.etcd_arm(j);
             }
         }
@@ -152,9 +199,9 @@ impl Sim {
     pub(super) fn etcd_arm(&mut self, j: NodeId) {
         let et = self.model.etcd.election_timeout;
         let d = et.mul_f64(1.0 + 0.9 * self.rngs.etcd.random::<f64>());
-        let n = &mut self.nodes[j.index()];
-        n.etcd_gen += 1;
-        let g = n.etcd_gen;
+        let member = &mut self.etcd.members[j.index()];
+        member.gen += 1;
+        let g = member.gen;
         self.at(d, Event::EtcdCampaign(j, g));
     }
 
@@ -166,56 +213,57 @@ impl Sim {
             return;
         }
         let leader_ok = self
-            .etcd_leader
+            .etcd
+            .leader
             .is_some_and(|l| self.etcd_has_quorum(l) && self.connected(l, i));
         if leader_ok {
             return;
         }
-        if self.nodes[i.index()].etcd_stale_until.take().is_some() {
+        if self.etcd.members[i.index()].stale_until.take().is_some() {
             // Its vote request carries the old term: refused, with the new term in the answer.
             self.etcd_arm(i);
             return;
         }
-        if self.etcd_leader.is_none() && self.etcd_has_quorum(i) {
-            if self.nodes[i.index()].etcd_behind && self.model.etcd.pre_vote {
+        if self.etcd.leader.is_none() && self.etcd_has_quorum(i) {
+            if self.etcd.members[i.index()].behind && self.model.etcd.pre_vote {
                 // Its pre-vote is refused (its log is behind) and changes nobody's term or
                 // timer: it only waits for its next timeout (etcd's raft: a PreVote does
                 // not reset the receiver's election timer; only a granted vote does).
                 self.etcd_arm(i);
                 return;
             }
-            self.etcd_term = self.etcd_term.max(self.nodes[i.index()].etcd_term) + 1;
-            self.nodes[i.index()].etcd_term = self.etcd_term;
-            if self.nodes[i.index()].etcd_behind {
+            self.etcd.term = self.etcd.term.max(self.etcd.members[i.index()].term) + 1;
+            self.etcd.members[i.index()].term = self.etcd.term;
+            if self.etcd.members[i.index()].behind {
                 // Its log is behind, so the others refuse their votes; but its higher term
                 // makes them followers again and restarts their randomized timers (no lease:
                 // they have no leader). One of them must time out first to win.
                 let now = self.now;
                 for j in self.etcd_members() {
                     if j != i && self.etcd_running(j) && self.connected(i, j) {
-                        let n = &mut self.nodes[j.index()];
-                        if n.etcd_stale_until.is_some_and(|t| now < t) {
+                        let member = &mut self.etcd.members[j.index()];
+                        if member.stale_until.is_some_and(|t| now < t) {
                             // Still in its old leader's lease: it ignores the request.
                             continue;
                         }
-                        n.etcd_stale_until = None;
+                        member.stale_until = None;
                         self.etcd_arm(j);
                     }
                 }
                 self.etcd_arm(i);
                 return;
             }
-            self.etcd_leader = Some(i);
+            self.etcd.leader = Some(i);
             for j in self.etcd_members() {
                 if self.connected(i, j) {
-                    self.nodes[j.index()].etcd_behind = false;
-                    self.nodes[j.index()].etcd_stale_until = None;
+                    self.etcd.members[j.index()].behind = false;
+                    self.etcd.members[j.index()].stale_until = None;
                 }
             }
             return;
         }
         if !self.model.etcd.pre_vote {
-            self.nodes[i.index()].etcd_term += 1;
+            self.etcd.members[i.index()].term += 1;
         }
         self.etcd_arm(i);
     }
@@ -225,7 +273,7 @@ impl Sim {
         if !self.etcd_running(m) {
             return Err("local etcd member down");
         }
-        let Some(l) = self.etcd_leader else {
+        let Some(l) = self.etcd.leader else {
             return Err("etcd has no leader (election)");
         };
         if !self.connected(m, l) {
@@ -265,6 +313,6 @@ impl Sim {
 
     /// The etcd raft leader now.
     pub fn etcd_leader(&self) -> Option<NodeId> {
-        self.etcd_leader
+        self.etcd.leader
     }
 }

@@ -221,7 +221,7 @@ impl Sim {
                 _ => Ok(()),
             },
             Component::Etcd => {
-                let Some(l) = self.etcd_leader else {
+                let Some(l) = self.etcd.leader else {
                     return Err("no leader".into());
                 };
                 if !self.etcd_has_quorum(l) {
@@ -323,11 +323,11 @@ impl Sim {
             .node_ids()
             .filter(|&i| self.model.node(i).storage());
         for i in storage {
-            if !self.osd_up[i.index()] || !self.osd_in[i.index()] {
+            if !self.ceph.osd_up[i.index()] || !self.ceph.osd_in[i.index()] {
                 return Err(format!("the OSD of {} is not up and in", self.name(i)));
             }
         }
-        if self.now < self.peering_until {
+        if self.now < self.ceph.peering_until {
             return Err("its placement groups are peering".into());
         }
         Ok(())

@@ -168,7 +168,7 @@ impl Sim {
         };
         n.vrrp_gen += 1;
         n.stale_vip = false;
-        n.etcd_gen += 1;
+        self.etcd.members[i.index()].gen += 1;
     }
 
     pub(super) fn power_on(&mut self, i: NodeId) {

@@ -48,7 +48,6 @@ mod queue;
 mod rng;
 mod vrrp;
 
-use ceph::placement;
 pub use check::Broken;
 use lb::Backend;
 pub use live::{Component, ETCD_ROUNDS_MAX};
@@ -148,19 +147,9 @@ struct NodeState {
     lb: [Vec<ServerCheck>; 2],
     rr: [usize; 2],
     traefik_rr: usize,
-    etcd_term: u64,
-    etcd_gen: u64,
-    /// This member's log is behind: it was cut off while a leader with quorum committed.
-    /// Up-to-date members refuse it their vote (Raft's election restriction).
-    etcd_behind: bool,
-    /// A follower whose leader stepped down without telling it: until this time it still
-    /// heeds that leader's lease and ignores vote requests; its next campaign, at a term the
-    /// others have passed, is refused and only teaches it the new term.
-    etcd_stale_until: Option<Duration>,
     cordoned: bool,
     disk_failed: bool,
     disk_latency: Duration,
-    osd_gen: u64,
     last_heartbeat: Duration,
     ready: bool,
 }
@@ -181,14 +170,10 @@ pub struct Sim {
     arp: Option<NodeId>,
     arp_stale_at: Duration,
     arp_resolve_at: Option<Duration>,
-    etcd_leader: Option<NodeId>,
-    etcd_term: u64,
-    /// A disruption of the leader by a returning member is on its way.
-    etcd_disrupting: bool,
-    osd_up: Vec<bool>,
-    osd_in: Vec<bool>,
-    peering_until: Duration,
-    pgs: Vec<Vec<NodeId>>,
+    /// etcd's raft state (`etcd`).
+    etcd: etcd::Etcd,
+    /// Ceph's OSD map and placement groups (`ceph`).
+    ceph: ceph::Ceph,
     pods: Pods,
     probing: bool,
     n_probe: u64,
@@ -258,19 +243,14 @@ impl Sim {
             ],
             rr: [0, 0],
             traefik_rr: 0,
-            etcd_term: 1,
-            etcd_gen: 0,
-            etcd_behind: false,
-            etcd_stale_until: None,
             cordoned: false,
             disk_failed: false,
             disk_latency: model.ceph.write_latency,
-            osd_gen: 0,
             last_heartbeat: Duration::ZERO,
             ready: true,
         };
         let mut rngs = Rngs::new(seed);
-        let pgs = placement(&model, &mut rngs.ceph);
+        let ceph = ceph::Ceph::new(&model, &mut rngs.ceph);
         let pods = Pods(
             model
                 .node_ids()
@@ -289,13 +269,8 @@ impl Sim {
             arp: None,
             arp_stale_at: Duration::ZERO,
             arp_resolve_at: None,
-            etcd_leader,
-            etcd_term: 1,
-            etcd_disrupting: false,
-            osd_up: model.nodes.iter().map(|n| n.storage()).collect(),
-            osd_in: model.nodes.iter().map(|n| n.storage()).collect(),
-            peering_until: Duration::ZERO,
-            pgs,
+            etcd: etcd::Etcd::new(etcd_leader, n),
+            ceph,
             pods,
             probing: false,
             n_probe: 0,
@@ -444,22 +419,22 @@ impl Sim {
                     Event::LbCheck { on, fe, srv },
                 );
             }
-            Event::EtcdCampaign(i, g) if self.nodes[i.index()].etcd_gen == g => {
+            Event::EtcdCampaign(i, g) if self.etcd.members[i.index()].gen == g => {
                 self.etcd_campaign(i)
             }
             Event::EtcdDisrupt(l, term) => self.etcd_disrupt(l, term),
-            Event::EtcdStepDown(i) if self.etcd_leader == Some(i) && !self.etcd_has_quorum(i) => {
-                self.etcd_leader = None;
+            Event::EtcdStepDown(i) if self.etcd.leader == Some(i) && !self.etcd_has_quorum(i) => {
+                self.etcd.leader = None;
                 self.etcd_elect_soon();
             }
-            Event::OsdMarkDown(i, g) if self.nodes[i.index()].osd_gen == g => self.osd_mark_down(i),
+            Event::OsdMarkDown(i, g) if self.ceph.osd_gen[i.index()] == g => self.osd_mark_down(i),
             Event::OsdMarkUp(i) => self.osd_mark_up(i),
             Event::OsdOut(i, g)
-                if self.nodes[i.index()].osd_gen == g
-                    && !self.osd_up[i.index()]
+                if self.ceph.osd_gen[i.index()] == g
+                    && !self.ceph.osd_up[i.index()]
                     && self.mon_quorum() =>
             {
-                self.osd_in[i.index()] = false;
+                self.ceph.osd_in[i.index()] = false;
             }
             Event::Boot(i, life) if self.nodes[i.index()].life == life => self.booted(i),
             Event::PowerOn(i) => self.power_on(i),
