@@ -285,7 +285,7 @@ impl Sim {
         }
         let srv = self.api_pick(x);
         let r = srv.and_then(|s| self.api_server(x, s));
-        self.nodes[x.index()].rr[0] += 1;
+        self.lb.proxies[x.index()].rr[0] += 1;
         let took = r? + 2 * self.nodes[x.index()].delay;
         self.check_api_answer();
         let lost = self.loss_penalty(x, srv?);

@@ -300,7 +300,7 @@ impl Sim {
         if up.is_empty() {
             return Err("haproxy: no API backend UP");
         }
-        Ok(up[self.nodes[on.index()].rr[0] % up.len()])
+        Ok(up[self.lb.proxies[on.index()].rr[0] % up.len()])
     }
 
     pub(super) fn api_server(&self, on: NodeId, srv: NodeId) -> Result<Duration, &'static str> {

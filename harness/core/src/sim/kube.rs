@@ -3,10 +3,57 @@
 
 use std::time::Duration;
 
-use provisioner::model::{NodeId, Profile};
+use provisioner::model::{ClusterModel, NodeId, Profile};
 
 use super::{Backend, Event, Sim, Vrrp};
 use crate::scenario::Daemon;
+
+/// Kubernetes' state: the controller-manager's lease, where the app's pods run, and each
+/// node's kubelet and traefik as the control plane sees them.
+#[derive(Clone, Debug)]
+pub(super) struct Kube {
+    /// kube-controller-manager's leader and when it last renewed its lease.
+    pub(super) cm_leader: Option<NodeId>,
+    pub(super) cm_renewed: Duration,
+    /// Where the app pods behind the ingress run: one entry per pod, its node.
+    pub(super) pods: Vec<NodeId>,
+    /// One per node, by index.
+    pub(super) nodes: Vec<KubeNode>,
+}
+
+/// One node as Kubernetes sees it.
+#[derive(Clone, Debug)]
+pub(super) struct KubeNode {
+    /// The kubelet's last lease renewal.
+    pub(super) last_heartbeat: Duration,
+    /// Ready, as the node controller last judged it.
+    pub(super) ready: bool,
+    /// The round-robin position of the traefik on this node.
+    pub(super) traefik_rr: usize,
+}
+
+impl Kube {
+    /// A healthy cluster: every node Ready, the app's replicas spread over the workers in
+    /// turn, the controller-manager led from `cm_leader`.
+    pub(super) fn new(model: &ClusterModel, cm_leader: Option<NodeId>) -> Kube {
+        let node = KubeNode {
+            last_heartbeat: Duration::ZERO,
+            ready: true,
+            traefik_rr: 0,
+        };
+        Kube {
+            cm_leader,
+            cm_renewed: Duration::ZERO,
+            pods: model
+                .node_ids()
+                .filter(|&i| model.node(i).worker)
+                .cycle()
+                .take(model.kube.app_replicas as usize)
+                .collect(),
+            nodes: vec![node; model.nodes.len()],
+        }
+    }
+}
 
 impl Sim {
     pub(super) fn heartbeat(&mut self, i: NodeId) {
@@ -16,7 +63,7 @@ impl Sim {
             .node_ids()
             .find(|&j| self.nodes[j.index()].vrrp == Vrrp::Master && self.connected(i, j));
         if self.running(i, Daemon::Kubelet) && via.is_some_and(|j| self.api_via(j).is_ok()) {
-            self.nodes[i.index()].last_heartbeat = self.now;
+            self.kube.nodes[i.index()].last_heartbeat = self.now;
         }
         self.at(self.model.kube.kubelet_lease_renew, Event::Heartbeat(i));
     }
@@ -24,10 +71,8 @@ impl Sim {
     pub(super) fn node_monitor(&mut self) {
         if self.controller_manager() {
             let grace = self.model.kube.node_monitor_grace;
-            for i in self.model.node_ids() {
-                let n = &mut self.nodes[i.index()];
-                let fresh = self.now.saturating_sub(n.last_heartbeat) <= grace;
-                n.ready = fresh;
+            for n in &mut self.kube.nodes {
+                n.ready = self.now.saturating_sub(n.last_heartbeat) <= grace;
             }
             self.evict();
         }
@@ -41,19 +86,19 @@ impl Sim {
         let can_renew = |s: &Sim, i: NodeId| {
             s.model.node(i).control_plane && s.alive(i) && s.api_member(i).is_ok()
         };
-        if let Some(l) = self.cm_leader.filter(|&l| can_renew(self, l)) {
+        if let Some(l) = self.kube.cm_leader.filter(|&l| can_renew(self, l)) {
             let _ = l;
-            self.cm_renewed = self.now;
+            self.kube.cm_renewed = self.now;
             return true;
         }
-        if self.now.saturating_sub(self.cm_renewed) < self.model.kube.leader_lease {
+        if self.now.saturating_sub(self.kube.cm_renewed) < self.model.kube.leader_lease {
             return false; // the old lease has not expired: nobody acts
         }
         let next = self.model.node_ids().find(|&i| can_renew(self, i));
-        self.cm_leader = next;
+        self.kube.cm_leader = next;
         if next.is_some() {
-            self.cm_renewed = self.now;
-            for n in &mut self.nodes {
+            self.kube.cm_renewed = self.now;
+            for n in &mut self.kube.nodes {
                 n.last_heartbeat = n.last_heartbeat.max(self.now);
             }
         }
@@ -65,16 +110,16 @@ impl Sim {
         let targets: Vec<NodeId> = self
             .model
             .node_ids()
-            .filter(|&i| self.nodes[i.index()].ready && !self.nodes[i.index()].cordoned)
+            .filter(|&i| self.kube.nodes[i.index()].ready && !self.nodes[i.index()].cordoned)
             .collect();
-        for p in 0..self.pods.0.len() {
-            let n = self.pods.0[p];
+        for p in 0..self.kube.pods.len() {
+            let n = self.kube.pods[p];
             let dead_long = self
                 .now
-                .saturating_sub(self.nodes[n.index()].last_heartbeat)
+                .saturating_sub(self.kube.nodes[n.index()].last_heartbeat)
                 > tol;
             if (dead_long || self.nodes[n.index()].cordoned) && !targets.is_empty() {
-                self.pods.0[p] = targets[p % targets.len()];
+                self.kube.pods[p] = targets[p % targets.len()];
             }
         }
     }
@@ -89,9 +134,9 @@ impl Sim {
         if up.is_empty() {
             return Err("haproxy: no ingress backend UP");
         }
-        let n = &mut self.nodes[on.index()];
-        let srv = up[n.rr[1] % up.len()];
-        n.rr[1] += 1;
+        let proxy = &mut self.lb.proxies[on.index()];
+        let srv = up[proxy.rr[1] % up.len()];
+        proxy.rr[1] += 1;
         self.ingress_answer(on, srv).map(|d| (srv, d))
     }
 
@@ -106,16 +151,16 @@ impl Sim {
         }
         // traefik routes to the app pods it believes ready: those on Ready nodes.
         let eps: Vec<NodeId> = self
+            .kube
             .pods
-            .0
             .iter()
             .copied()
-            .filter(|p| self.nodes[p.index()].ready)
+            .filter(|p| self.kube.nodes[p.index()].ready)
             .collect();
         if eps.is_empty() {
             return Err("traefik: no ready endpoint");
         }
-        let t = &mut self.nodes[srv.index()];
+        let t = &mut self.kube.nodes[srv.index()];
         let pod = eps[t.traefik_rr % eps.len()];
         t.traefik_rr += 1;
         if !self.connected(srv, pod) {

@@ -6,6 +6,52 @@ use provisioner::model::{LbCheck, NodeId, Profile};
 use super::{Broken, Event, Sim};
 use crate::scenario::Daemon;
 
+/// HAProxy on every node (only proxies run it): what its checks say of each server.
+#[derive(Clone, Debug)]
+pub(super) struct Lb {
+    /// One per node, by index.
+    pub(super) proxies: Vec<Proxy>,
+}
+
+/// One HAProxy.
+#[derive(Clone, Debug)]
+pub(super) struct Proxy {
+    /// Health of each server, per frontend (0 API, 1 ingress), by node index.
+    pub(super) checks: [Vec<ServerCheck>; 2],
+    /// The round-robin position, per frontend.
+    pub(super) rr: [usize; 2],
+}
+
+/// One server as one HAProxy's checks see it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct ServerCheck {
+    pub(super) up: bool,
+    pub(super) fails: u32,
+    pub(super) oks: u32,
+}
+
+impl ServerCheck {
+    /// A server HAProxy has just started with: UP, no check counted.
+    pub(super) const UP: ServerCheck = ServerCheck {
+        up: true,
+        fails: 0,
+        oks: 0,
+    };
+}
+
+impl Lb {
+    /// Every HAProxy of a cluster of `nodes`, every server UP.
+    pub(super) fn new(nodes: usize) -> Lb {
+        let proxy = Proxy {
+            checks: [vec![ServerCheck::UP; nodes], vec![ServerCheck::UP; nodes]],
+            rr: [0, 0],
+        };
+        Lb {
+            proxies: vec![proxy; nodes],
+        }
+    }
+}
+
 impl Sim {
     /// What a listener on `srv` answers for frontend `fe`, seen from `on`.
     pub(super) fn backend(&self, on: NodeId, fe: u8, srv: NodeId) -> Backend {
@@ -58,7 +104,7 @@ impl Sim {
     pub(super) fn lb_result(&mut self, on: NodeId, fe: u8, srv: NodeId, ok: bool) {
         let (fall, rise) = (self.model.haproxy.check_fall, self.model.haproxy.check_rise);
         let broken = self.is_broken(Broken::LbNeverRises);
-        let c = &mut self.nodes[on.index()].lb[usize::from(fe)][srv.index()];
+        let c = &mut self.lb.proxies[on.index()].checks[usize::from(fe)][srv.index()];
         if ok {
             c.fails = 0;
             c.oks += 1;
@@ -78,7 +124,7 @@ impl Sim {
     /// Whether `on`'s HAProxy sends frontend `fe`'s new connections to `srv`: UP by its checks
     /// and, in the bare profile, not drained (a drained node's servers are in maintenance).
     pub(super) fn in_rotation(&self, on: NodeId, fe: usize, srv: NodeId) -> bool {
-        self.nodes[on.index()].lb[fe][srv.index()].up
+        self.lb.proxies[on.index()].checks[fe][srv.index()].up
             && !(self.model.profile == Profile::Bare && self.nodes[srv.index()].cordoned)
     }
 }

@@ -241,7 +241,7 @@ impl Sim {
                 match self
                     .model
                     .node_ids()
-                    .find(|&i| !self.nodes[i.index()].ready)
+                    .find(|&i| !self.kube.nodes[i.index()].ready)
                 {
                     Some(i) => Err(format!("{} is NotReady", self.name(i))),
                     None => Ok(()),
@@ -300,7 +300,7 @@ impl Sim {
                     } else {
                         node.worker
                     };
-                    if listens && !self.nodes[on.index()].lb[fe][srv.index()].up {
+                    if listens && !self.lb.proxies[on.index()].checks[fe][srv.index()].up {
                         return Err(format!(
                             "{}'s HAProxy has {} DOWN in its {frontend} frontend",
                             self.name(on),

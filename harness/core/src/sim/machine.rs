@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use provisioner::model::{NodeId, Profile};
 
-use super::{any_of, Error, Event, ServerCheck, Sim, Vrrp};
+use super::lb::ServerCheck;
+use super::{any_of, Error, Event, Sim, Vrrp};
 use crate::scenario::{Daemon, Direction, FaultKind};
 
 impl Sim {
@@ -186,14 +187,11 @@ impl Sim {
     }
 
     pub(super) fn booted(&mut self, i: NodeId) {
-        let n = &mut self.nodes[i.index()];
-        for c in n.lb.iter_mut().flatten() {
-            *c = ServerCheck {
-                up: true,
-                fails: 0,
-                oks: 0,
-            };
+        // HAProxy starts with every server UP (no state file).
+        for c in self.lb.proxies[i.index()].checks.iter_mut().flatten() {
+            *c = ServerCheck::UP;
         }
+        let n = &mut self.nodes[i.index()];
         if self.model.node(i).proxy {
             n.vrrp = Vrrp::Backup;
             if self.model.node(i).vrrp_initial_master {

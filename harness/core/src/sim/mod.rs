@@ -111,13 +111,6 @@ enum Vrrp {
     Fault,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct ServerCheck {
-    up: bool,
-    fails: u32,
-    oks: u32,
-}
-
 #[derive(Clone, Debug)]
 struct NodeState {
     powered: bool,
@@ -143,20 +136,10 @@ struct NodeState {
     paused_since: Option<Duration>,
     check_ok: bool,
     prio_bonus: u8,
-    /// Health of each backend, per frontend (0 api, 1 ingress), as this node's HAProxy sees it.
-    lb: [Vec<ServerCheck>; 2],
-    rr: [usize; 2],
-    traefik_rr: usize,
     cordoned: bool,
     disk_failed: bool,
     disk_latency: Duration,
-    last_heartbeat: Duration,
-    ready: bool,
 }
-
-/// Where the app pods behind the ingress run: one entry per pod, its node.
-#[derive(Clone, Debug)]
-struct Pods(Vec<NodeId>);
 
 /// The simulated cluster.
 pub struct Sim {
@@ -170,11 +153,14 @@ pub struct Sim {
     arp: Option<NodeId>,
     arp_stale_at: Duration,
     arp_resolve_at: Option<Duration>,
+    /// Each proxy's HAProxy: its checks and round-robin (`lb`).
+    lb: lb::Lb,
     /// etcd's raft state (`etcd`).
     etcd: etcd::Etcd,
     /// Ceph's OSD map and placement groups (`ceph`).
     ceph: ceph::Ceph,
-    pods: Pods,
+    /// Kubernetes: the controller-manager, the pods, each node's readiness (`kube`).
+    kube: kube::Kube,
     probing: bool,
     n_probe: u64,
     pending: Vec<(Service, Sample)>,
@@ -185,9 +171,6 @@ pub struct Sim {
     /// they arrive. Samples from their send time on wait in `pending` too.
     in_flight: Vec<InFlight>,
     masters_since: Option<Duration>,
-    /// kube-controller-manager's leader and when it last renewed its lease.
-    cm_leader: Option<NodeId>,
-    cm_renewed: Duration,
     violations: Vec<String>,
     /// A protocol rule switched off on purpose ([`Sim::with_broken`]).
     broken: Option<Broken>,
@@ -223,42 +206,12 @@ impl Sim {
             paused_since: None,
             check_ok: true,
             prio_bonus: 0,
-            lb: [
-                vec![
-                    ServerCheck {
-                        up: true,
-                        fails: 0,
-                        oks: 0
-                    };
-                    n
-                ],
-                vec![
-                    ServerCheck {
-                        up: true,
-                        fails: 0,
-                        oks: 0
-                    };
-                    n
-                ],
-            ],
-            rr: [0, 0],
-            traefik_rr: 0,
             cordoned: false,
             disk_failed: false,
             disk_latency: model.ceph.write_latency,
-            last_heartbeat: Duration::ZERO,
-            ready: true,
         };
         let mut rngs = Rngs::new(seed);
         let ceph = ceph::Ceph::new(&model, &mut rngs.ceph);
-        let pods = Pods(
-            model
-                .node_ids()
-                .filter(|&i| model.node(i).worker)
-                .cycle()
-                .take(model.kube.app_replicas as usize)
-                .collect(),
-        );
         let etcd_leader = model.node_ids().find(|&i| model.node(i).control_plane);
         let mut sim = Sim {
             nodes: vec![node; n],
@@ -269,17 +222,16 @@ impl Sim {
             arp: None,
             arp_stale_at: Duration::ZERO,
             arp_resolve_at: None,
+            lb: lb::Lb::new(n),
             etcd: etcd::Etcd::new(etcd_leader, n),
             ceph,
-            pods,
+            kube: kube::Kube::new(&model, etcd_leader),
             probing: false,
             n_probe: 0,
             pending: Vec::new(),
             retrying: Vec::new(),
             in_flight: Vec::new(),
             masters_since: None,
-            cm_leader: etcd_leader,
-            cm_renewed: Duration::ZERO,
             violations: Vec::new(),
             broken: None,
             frozen: Vec::new(),
