@@ -123,7 +123,7 @@ impl Sim {
         let masters: Vec<NodeId> = self
             .model
             .node_ids()
-            .filter(|&i| self.nodes[i.index()].vrrp == Vrrp::Master)
+            .filter(|&i| self.keepalived.nodes[i.index()].state == Vrrp::Master)
             .collect();
         let clash = masters
             .iter()

@@ -58,10 +58,9 @@ impl Kube {
 impl Sim {
     pub(super) fn heartbeat(&mut self, i: NodeId) {
         // kubelet renews its Lease through the API (the VIP); it needs a writable etcd.
-        let via = self
-            .model
-            .node_ids()
-            .find(|&j| self.nodes[j.index()].vrrp == Vrrp::Master && self.connected(i, j));
+        let via = self.model.node_ids().find(|&j| {
+            self.keepalived.nodes[j.index()].state == Vrrp::Master && self.connected(i, j)
+        });
         if self.running(i, Daemon::Kubelet) && via.is_some_and(|j| self.api_via(j).is_ok()) {
             self.kube.nodes[i.index()].last_heartbeat = self.now;
         }

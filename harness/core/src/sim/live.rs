@@ -114,21 +114,21 @@ impl Sim {
     /// No fault is in force, from the nodes' raw state: powered, running, linked, whole,
     /// at their own settings.
     fn fault_free(&self) -> bool {
-        self.nodes.iter().all(|n| {
-            n.powered
-                && n.paused_since.is_none()
-                && n.link
-                && !n.isolated
-                && !n.cut_in
-                && !n.cut_out
-                && n.loss == 0.0
-                && n.delay.is_zero()
-                && n.stopped.is_empty()
-                && n.prio_bonus == 0
-                && !n.cordoned
-                && !n.disk_failed
-                && n.disk_latency == self.model.ceph.write_latency
-        })
+        self.keepalived.nodes.iter().all(|v| v.prio_bonus == 0)
+            && self.nodes.iter().all(|n| {
+                n.powered
+                    && n.paused_since.is_none()
+                    && n.link
+                    && !n.isolated
+                    && !n.cut_in
+                    && !n.cut_out
+                    && n.loss == 0.0
+                    && n.delay.is_zero()
+                    && n.stopped.is_empty()
+                    && !n.cordoned
+                    && !n.disk_failed
+                    && n.disk_latency == self.model.ceph.write_latency
+            })
     }
 
     /// How many liveness checks of a component this simulation has made (a drill that ends
@@ -267,18 +267,18 @@ impl Sim {
         let proxies = self.proxies();
         let masters: Vec<&str> = proxies
             .iter()
-            .filter(|&&i| self.nodes[i.index()].vrrp == Vrrp::Master)
+            .filter(|&&i| self.keepalived.nodes[i.index()].state == Vrrp::Master)
             .map(|&i| self.name(i))
             .collect();
         if masters.len() != 1 && !proxies.is_empty() {
             return Err(format!("{} VRRP masters {masters:?}", masters.len()));
         }
         for &i in &proxies {
-            let n = &self.nodes[i.index()];
-            if !matches!(n.vrrp, Vrrp::Master | Vrrp::Backup) {
-                return Err(format!("{} is {:?}", self.name(i), n.vrrp));
+            let v = &self.keepalived.nodes[i.index()];
+            if !matches!(v.state, Vrrp::Master | Vrrp::Backup) {
+                return Err(format!("{} is {:?}", self.name(i), v.state));
             }
-            if n.stale_vip {
+            if v.stale_vip {
                 return Err(format!(
                     "{} still has the VIP of a killed keepalived",
                     self.name(i)

@@ -41,9 +41,9 @@ impl Sim {
             FaultKind::Cut(Direction::Outbound) => self.nodes[k].cut_out = true,
             FaultKind::LinkDown => {
                 self.nodes[k].link = false;
-                if self.nodes[k].vrrp != Vrrp::Off {
-                    self.nodes[k].vrrp = Vrrp::Fault;
-                    self.nodes[k].vrrp_gen += 1;
+                if self.keepalived.nodes[k].state != Vrrp::Off {
+                    self.keepalived.nodes[k].state = Vrrp::Fault;
+                    self.keepalived.nodes[k].gen += 1;
                 }
             }
             FaultKind::LinkUp => self.link_up(node),
@@ -63,12 +63,12 @@ impl Sim {
             FaultKind::KillService(d, sig) => self.stop(node, *d, sig.clean()),
             FaultKind::StartService(d) => self.start_daemon(node, *d),
             FaultKind::MoveVip => {
-                for n in &mut self.nodes {
-                    n.prio_bonus = 0;
+                for v in &mut self.keepalived.nodes {
+                    v.prio_bonus = 0;
                 }
-                self.nodes[k].prio_bonus = self.model.keepalived.move_vip_bonus;
+                self.keepalived.nodes[k].prio_bonus = self.model.keepalived.move_vip_bonus;
             }
-            FaultKind::ReleaseVip => self.nodes[k].prio_bonus = 0,
+            FaultKind::ReleaseVip => self.keepalived.nodes[k].prio_bonus = 0,
             FaultKind::Drain => {
                 self.nodes[k].cordoned = true;
                 self.evict();
@@ -143,14 +143,16 @@ impl Sim {
         let n = &mut self.nodes[i.index()];
         n.link = true;
         let booted = n.powered && now >= n.up_at;
-        if n.vrrp == Vrrp::Fault && booted && !n.stopped.contains(&Daemon::Keepalived) {
-            n.vrrp = Vrrp::Backup;
+        let runs = booted && !n.stopped.contains(&Daemon::Keepalived);
+        let v = &mut self.keepalived.nodes[i.index()];
+        if v.state == Vrrp::Fault && runs {
+            v.state = Vrrp::Backup;
             self.arm_master_down(i);
         }
     }
 
     pub(super) fn power_off(&mut self, i: NodeId, clean: bool) {
-        let was_master = self.nodes[i.index()].vrrp == Vrrp::Master;
+        let was_master = self.keepalived.nodes[i.index()].state == Vrrp::Master;
         if clean && was_master {
             // keepalived stopping cleanly sends priority 0: backups take over after their skew.
             for j in self.vrrp_peers(i) {
@@ -162,13 +164,12 @@ impl Sim {
         let n = &mut self.nodes[i.index()];
         n.powered = false;
         n.life += 1;
-        n.vrrp = if n.vrrp == Vrrp::Off {
-            Vrrp::Off
-        } else {
-            Vrrp::Fault
-        };
-        n.vrrp_gen += 1;
-        n.stale_vip = false;
+        let v = &mut self.keepalived.nodes[i.index()];
+        if v.state != Vrrp::Off {
+            v.state = Vrrp::Fault;
+        }
+        v.gen += 1;
+        v.stale_vip = false;
         self.etcd.members[i.index()].gen += 1;
     }
 
@@ -191,9 +192,8 @@ impl Sim {
         for c in self.lb.proxies[i.index()].checks.iter_mut().flatten() {
             *c = ServerCheck::UP;
         }
-        let n = &mut self.nodes[i.index()];
         if self.model.node(i).proxy {
-            n.vrrp = Vrrp::Backup;
+            self.keepalived.nodes[i.index()].state = Vrrp::Backup;
             if self.model.node(i).vrrp_initial_master {
                 // `state MASTER` claims the VIP after one advert interval unless it hears better.
                 // (The skew of priority 255, 1/256 s, as RFC 3768 counts it.)
@@ -211,7 +211,7 @@ impl Sim {
 
     /// A daemon stops: `clean` when its own shutdown runs (SIGTERM), not when it is killed.
     pub(super) fn stop(&mut self, i: NodeId, d: Daemon, clean: bool) {
-        let was_master = self.nodes[i.index()].vrrp == Vrrp::Master;
+        let was_master = self.keepalived.nodes[i.index()].state == Vrrp::Master;
         if d == Daemon::Keepalived && clean && was_master && self.alive(i) {
             // keepalived stopping cleanly sends priority 0 and removes the VIP: backups take
             // over after their skew.
@@ -225,20 +225,21 @@ impl Sim {
         if !n.stopped.contains(&d) {
             n.stopped.push(d);
         }
-        if d == Daemon::Keepalived && n.vrrp != Vrrp::Off {
+        let v = &mut self.keepalived.nodes[i.index()];
+        if d == Daemon::Keepalived && v.state != Vrrp::Off {
             // SIGKILL cleans nothing up: the VIP stays on the interface.
-            n.stale_vip = was_master && !clean;
-            n.vrrp = Vrrp::Fault;
-            n.vrrp_gen += 1;
+            v.stale_vip = was_master && !clean;
+            v.state = Vrrp::Fault;
+            v.gen += 1;
         }
     }
 
     pub(super) fn start_daemon(&mut self, i: NodeId, d: Daemon) {
         self.nodes[i.index()].stopped.retain(|&s| s != d);
         if d == Daemon::Keepalived && self.alive(i) && self.model.node(i).proxy {
-            let n = &mut self.nodes[i.index()];
-            n.stale_vip = false;
-            n.vrrp = Vrrp::Backup;
+            let v = &mut self.keepalived.nodes[i.index()];
+            v.stale_vip = false;
+            v.state = Vrrp::Backup;
             self.arm_master_down(i);
         }
     }

@@ -127,15 +127,9 @@ struct NodeState {
     loss: f64,
     delay: Duration,
     stopped: Vec<Daemon>,
-    vrrp: Vrrp,
-    vrrp_gen: u64,
-    /// The VIP is still configured here though keepalived is gone (SIGKILL leaves it).
-    stale_vip: bool,
     /// Paused (a suspended VM): nothing runs, no packet flows; its state is kept and its
     /// timers stand still until it resumes.
     paused_since: Option<Duration>,
-    check_ok: bool,
-    prio_bonus: u8,
     cordoned: bool,
     disk_failed: bool,
     disk_latency: Duration,
@@ -153,6 +147,8 @@ pub struct Sim {
     arp: Option<NodeId>,
     arp_stale_at: Duration,
     arp_resolve_at: Option<Duration>,
+    /// keepalived on each node: VRRP state, timers, priority (`vrrp`).
+    keepalived: vrrp::Keepalived,
     /// Each proxy's HAProxy: its checks and round-robin (`lb`).
     lb: lb::Lb,
     /// etcd's raft state (`etcd`).
@@ -200,12 +196,7 @@ impl Sim {
             loss: 0.0,
             delay: Duration::ZERO,
             stopped: Vec::new(),
-            vrrp: Vrrp::Backup,
-            vrrp_gen: 0,
-            stale_vip: false,
             paused_since: None,
-            check_ok: true,
-            prio_bonus: 0,
             cordoned: false,
             disk_failed: false,
             disk_latency: model.ceph.write_latency,
@@ -222,6 +213,7 @@ impl Sim {
             arp: None,
             arp_stale_at: Duration::ZERO,
             arp_resolve_at: None,
+            keepalived: vrrp::Keepalived::new(n),
             lb: lb::Lb::new(n),
             etcd: etcd::Etcd::new(etcd_leader, n),
             ceph,
@@ -252,14 +244,14 @@ impl Sim {
             .max_by_key(|&i| (self.priority(i), Reverse(i)));
         for &i in &ids {
             if !self.model.node(i).proxy {
-                self.nodes[i.index()].vrrp = Vrrp::Off;
+                self.keepalived.nodes[i.index()].state = Vrrp::Off;
                 continue;
             }
             if Some(i) == master {
                 // keepalived started at some moment before the drill: a random advert phase.
                 self.become_master(i);
-                let g = self.nodes[i.index()].vrrp_gen + 1;
-                self.nodes[i.index()].vrrp_gen = g;
+                let g = self.keepalived.nodes[i.index()].gen + 1;
+                self.keepalived.nodes[i.index()].gen = g;
                 let phase = jitter(&mut self.rngs.vrrp, self.model.keepalived.advert_int);
                 self.at(phase, Event::Advert(i, g));
             } else {
@@ -355,10 +347,10 @@ impl Sim {
             }
         }
         match ev {
-            Event::Advert(i, g) if self.nodes[i.index()].vrrp_gen == g => self.advert(i),
+            Event::Advert(i, g) if self.keepalived.nodes[i.index()].gen == g => self.advert(i),
             Event::MasterDown(i, g)
-                if self.nodes[i.index()].vrrp_gen == g
-                    && self.nodes[i.index()].vrrp == Vrrp::Backup =>
+                if self.keepalived.nodes[i.index()].gen == g
+                    && self.keepalived.nodes[i.index()].state == Vrrp::Backup =>
             {
                 self.become_master(i);
             }

@@ -51,7 +51,8 @@ impl Sim {
     /// Whether node `i` holds the VIP (as VRRP master or a stale copy) and is on the network.
     pub(super) fn serves_vip(&self, i: NodeId) -> bool {
         self.on_net(i)
-            && (self.nodes[i.index()].vrrp == Vrrp::Master || self.nodes[i.index()].stale_vip)
+            && (self.keepalived.nodes[i.index()].state == Vrrp::Master
+                || self.keepalived.nodes[i.index()].stale_vip)
     }
 
     /// Who answers a broadcast ARP request for the VIP: its VRRP master (ARP passes a
@@ -59,7 +60,7 @@ impl Sim {
     fn arp_answer(&self) -> Option<NodeId> {
         self.model
             .node_ids()
-            .find(|&i| self.on_link(i) && self.nodes[i.index()].vrrp == Vrrp::Master)
+            .find(|&i| self.on_link(i) && self.keepalived.nodes[i.index()].state == Vrrp::Master)
     }
 
     /// The node that answers for the VIP at the client, refreshing the neighbour entry.
@@ -81,7 +82,10 @@ impl Sim {
         if serves(self, x) {
             return Ok(x);
         }
-        if self.on_link(x) && !self.on_net(x) && self.nodes[x.index()].vrrp == Vrrp::Master {
+        if self.on_link(x)
+            && !self.on_net(x)
+            && self.keepalived.nodes[x.index()].state == Vrrp::Master
+        {
             // It answers ARP and keeps the VIP, but its IP traffic is cut one way.
             return Err("the VIP holder's IP traffic is cut one way (it keeps the VIP)");
         }

@@ -9,12 +9,49 @@ use provisioner::model::{NodeId, VrrpCheck};
 use super::{Broken, Event, Sim, Vrrp};
 use crate::scenario::Daemon;
 
+/// keepalived on every node (only proxies run it).
+#[derive(Clone, Debug)]
+pub(super) struct Keepalived {
+    /// One per node, by index.
+    pub(super) nodes: Vec<Instance>,
+}
+
+/// One keepalived: its VRRP state and what sets its priority.
+#[derive(Clone, Debug)]
+pub(super) struct Instance {
+    pub(super) state: Vrrp,
+    /// Incremented at every state change and re-armed timer, so stale timers are ignored.
+    pub(super) gen: u64,
+    /// The VIP is still configured here though keepalived is gone (SIGKILL leaves it).
+    pub(super) stale_vip: bool,
+    /// The last result of its check script (`check_haproxy`).
+    pub(super) check_ok: bool,
+    /// Priority added by `move-vip` (the track file), 0 otherwise.
+    pub(super) prio_bonus: u8,
+}
+
+impl Keepalived {
+    /// Every node's keepalived, each a backup with its check passing (`Sim::start` elects).
+    pub(super) fn new(nodes: usize) -> Keepalived {
+        let instance = Instance {
+            state: Vrrp::Backup,
+            gen: 0,
+            stale_vip: false,
+            check_ok: true,
+            prio_bonus: 0,
+        };
+        Keepalived {
+            nodes: vec![instance; nodes],
+        }
+    }
+}
+
 impl Sim {
     pub(super) fn priority(&self, i: NodeId) -> u8 {
-        let n = &self.nodes[i.index()];
+        let v = &self.keepalived.nodes[i.index()];
         self.model
-            .vrrp_priority(i, n.check_ok)
-            .saturating_add(n.prio_bonus)
+            .vrrp_priority(i, v.check_ok)
+            .saturating_add(v.prio_bonus)
             .min(254)
     }
 
@@ -26,7 +63,7 @@ impl Sim {
     }
 
     pub(super) fn advert(&mut self, i: NodeId) {
-        if self.nodes[i.index()].vrrp != Vrrp::Master {
+        if self.keepalived.nodes[i.index()].state != Vrrp::Master {
             return;
         }
         let p = self.priority(i);
@@ -37,21 +74,21 @@ impl Sim {
                 self.receive_advert(j, i, p);
             }
         }
-        let g = self.nodes[i.index()].vrrp_gen;
+        let g = self.keepalived.nodes[i.index()].gen;
         self.at(self.model.keepalived.advert_int, Event::Advert(i, g));
     }
 
     pub(super) fn receive_advert(&mut self, r: NodeId, s: NodeId, ps: u8) {
         let pr = self.priority(r);
         let higher = ps > pr || ps == pr && self.model.node(s).address > self.model.node(r).address;
-        match self.nodes[r.index()].vrrp {
+        match self.keepalived.nodes[r.index()].state {
             Vrrp::Backup if ps == 0 => {
                 let skew = self.model.vrrp_master_down(pr) - 3 * self.model.keepalived.advert_int;
                 self.arm_timer(r, skew);
             }
             Vrrp::Backup if higher || self.model.keepalived.nopreempt => self.arm_master_down(r),
             Vrrp::Master if higher && !self.is_broken(Broken::MasterKeepsVip) => {
-                self.nodes[r.index()].vrrp = Vrrp::Backup;
+                self.keepalived.nodes[r.index()].state = Vrrp::Backup;
                 self.arm_master_down(r);
             }
             // A master hearing a lower priority forces a new election: adverts and a GARP burst.
@@ -66,17 +103,17 @@ impl Sim {
     }
 
     pub(super) fn arm_timer(&mut self, i: NodeId, d: Duration) {
-        let n = &mut self.nodes[i.index()];
-        n.vrrp_gen += 1;
-        let g = n.vrrp_gen;
+        let v = &mut self.keepalived.nodes[i.index()];
+        v.gen += 1;
+        let g = v.gen;
         self.at(d, Event::MasterDown(i, g));
     }
 
     pub(super) fn become_master(&mut self, i: NodeId) {
-        let n = &mut self.nodes[i.index()];
-        n.vrrp = Vrrp::Master;
-        n.vrrp_gen += 1;
-        let g = n.vrrp_gen;
+        let v = &mut self.keepalived.nodes[i.index()];
+        v.state = Vrrp::Master;
+        v.gen += 1;
+        let g = v.gen;
         self.garp(i);
         self.at(Duration::ZERO, Event::Advert(i, g));
     }
@@ -97,7 +134,7 @@ impl Sim {
                 self.running(i, Daemon::Haproxy) && self.api_via(i).is_ok()
             }
         };
-        self.nodes[i.index()].check_ok = ok;
+        self.keepalived.nodes[i.index()].check_ok = ok;
         self.at(self.model.keepalived.check_interval, Event::VrrpScript(i));
     }
 
@@ -105,7 +142,7 @@ impl Sim {
     pub fn vrrp_masters(&self) -> Vec<NodeId> {
         self.model
             .node_ids()
-            .filter(|&i| self.nodes[i.index()].vrrp == Vrrp::Master)
+            .filter(|&i| self.keepalived.nodes[i.index()].state == Vrrp::Master)
             .collect()
     }
 
