@@ -7,6 +7,8 @@
 //! Each property has a [`Broken`] rule that disables the guard it watches, so that a test can
 //! show the property firing (`sim explore` finds and shrinks it).
 
+use std::time::Duration;
+
 use provisioner::model::NodeId;
 
 use super::{Sim, Vrrp};
@@ -27,6 +29,14 @@ pub enum Broken {
     EtcdNeverElects,
     /// HAProxy never marks a DOWN server UP again (liveness).
     LbNeverRises,
+}
+
+/// The safety checker's own state: since when two VIP holders hear each other, and every
+/// violation found.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Checker {
+    pub(super) masters_since: Option<Duration>,
+    pub(super) violations: Vec<String>,
 }
 
 impl Sim {
@@ -78,7 +88,7 @@ impl Sim {
                     >= quorum
         });
         if !held {
-            self.violations.push(format!(
+            self.checker.violations.push(format!(
                 "{:?}: API request answered without an etcd quorum",
                 self.now
             ));
@@ -95,7 +105,7 @@ impl Sim {
             .filter(|o| self.ceph.osd_up[o.index()])
             .collect();
         let Some(&primary) = acting.first() else {
-            self.violations.push(format!(
+            self.checker.violations.push(format!(
                 "{:?}: ceph write acked with no acting OSD",
                 self.now
             ));
@@ -110,7 +120,7 @@ impl Sim {
             })
             .count();
         if healthy < self.model.ceph.pool_min_size as usize {
-            self.violations.push(format!(
+            self.checker.violations.push(format!(
                 "{:?}: ceph write acked with {healthy} healthy OSDs of its group, below min_size",
                 self.now
             ));
@@ -128,20 +138,20 @@ impl Sim {
         let clash = masters
             .iter()
             .any(|&a| masters.iter().any(|&b| a < b && self.hear(a, b)));
-        match (clash, self.masters_since) {
-            (true, None) => self.masters_since = Some(self.now),
+        match (clash, self.checker.masters_since) {
+            (true, None) => self.checker.masters_since = Some(self.now),
             (true, Some(since))
                 if self.now - since
                     > 2 * self.model.keepalived.advert_int
                         + self.model.keepalived.advert_int / 2 =>
             {
-                self.violations.push(format!(
+                self.checker.violations.push(format!(
                     "{:?}: two connected VIP holders since {since:?}",
                     self.now
                 ));
-                self.masters_since = Some(self.now);
+                self.checker.masters_since = Some(self.now);
             }
-            (false, _) => self.masters_since = None,
+            (false, _) => self.checker.masters_since = None,
             _ => {}
         }
     }

@@ -7,9 +7,35 @@ use std::time::Duration;
 use provisioner::model::{NodeId, Profile};
 use rand::Rng;
 
-use super::{Error, Event, InFlight, Sim};
+use super::{Error, Event, Sim};
 use crate::record::{Record, Sample, Service, SAMPLES_MAX};
 use crate::scenario::Daemon;
+
+/// The client host: whether it probes, its probes' count, and the samples it holds back so
+/// that the record stays in time order.
+#[derive(Default)]
+pub(super) struct Client {
+    pub(super) probing: bool,
+    pub(super) n_probe: u64,
+    pub(super) pending: Vec<(Service, Sample)>,
+    /// Send times of probes whose SYNs are being retransmitted: samples from then on wait in
+    /// `pending`, so the record stays in time order.
+    pub(super) retrying: Vec<Duration>,
+    /// Answers still on their way from a VIP holder: lost if it stops serving the VIP before
+    /// they arrive. Samples from their send time on wait in `pending` too.
+    pub(super) in_flight: Vec<InFlight>,
+}
+
+/// A probe's request whose answer is on its way from the VIP holder `via`. `sample` is what
+/// it will record (sent at `sample.at`, answered `sample.latency` later).
+pub(super) struct InFlight {
+    service: Service,
+    sample: Sample,
+    via: NodeId,
+    /// bare API probe: its /health answer, after which the client sends the write on a new
+    /// connection, which takes this much more than the model counts.
+    then_write: Option<Duration>,
+}
 
 impl Sim {
     /// Probes every `probes.interval`, each failed after `probes.timeout` (a scenario's
@@ -22,12 +48,12 @@ impl Sim {
     /// out within an interval, at a whole millisecond drawn from the seed: as on a lab, the
     /// faults do not fall on the probes' ticks.
     pub fn set_probing(&mut self, on: bool) {
-        if on && !self.probing {
+        if on && !self.client.probing {
             let every = self.model.probes.interval.as_millis().max(1) as u64;
             let phase = Duration::from_millis(self.rngs.client.random_range(0..every));
             self.at(phase, Event::Probe);
         }
-        self.probing = on;
+        self.client.probing = on;
     }
 
     /// Answers that arrived by now go to `pending`; so do those whose VIP holder stopped
@@ -38,8 +64,8 @@ impl Sim {
     /// the retransmission would come 1 s later, past most of the probe's deadline).
     pub(super) fn settle_in_flight(&mut self) {
         let mut k = 0;
-        while k < self.in_flight.len() {
-            let f = &self.in_flight[k];
+        while k < self.client.in_flight.len() {
+            let f = &self.client.in_flight[k];
             let arrived = f.sample.at + f.sample.latency <= self.now;
             let reset = !self.running(f.via, Daemon::Haproxy);
             if !arrived && self.serves_vip(f.via) && !reset {
@@ -51,7 +77,7 @@ impl Sim {
                 mut sample,
                 then_write,
                 ..
-            } = self.in_flight.swap_remove(k);
+            } = self.client.in_flight.swap_remove(k);
             if !arrived && reset {
                 // The proxy's sockets close with it: the client sees a reset at once.
                 sample.ok = false;
@@ -76,21 +102,21 @@ impl Sim {
                     }
                 }
             }
-            self.pending.push((service, sample));
+            self.client.pending.push((service, sample));
         }
     }
 
     /// Moves into `rec` the samples sent before the oldest probe still retransmitting or in
     /// flight, in send order. Such a probe is not recorded if the drill ends first.
     pub(super) fn flush(&mut self, rec: &mut Record) {
-        let hold = (self.retrying.iter().copied())
-            .chain(self.in_flight.iter().map(|f| f.sample.at))
+        let hold = (self.client.retrying.iter().copied())
+            .chain(self.client.in_flight.iter().map(|f| f.sample.at))
             .min()
             .unwrap_or(Duration::MAX);
         // Stable: samples sent at the same moment keep their order.
-        self.pending.sort_by_key(|(_, s)| s.at);
-        let ready = self.pending.partition_point(|(_, s)| s.at < hold);
-        for (service, sample) in self.pending.drain(..ready) {
+        self.client.pending.sort_by_key(|(_, s)| s.at);
+        let ready = self.client.pending.partition_point(|(_, s)| s.at < hold);
+        for (service, sample) in self.client.pending.drain(..ready) {
             if rec.try_push(service, sample).is_err() {
                 self.stopped.get_or_insert(Error::Limit {
                     name: "SAMPLES_MAX",
@@ -103,10 +129,10 @@ impl Sim {
     }
 
     pub(super) fn probe(&mut self) {
-        if !self.probing {
+        if !self.client.probing {
             return;
         }
-        self.n_probe += 1;
+        self.client.n_probe += 1;
         self.check_vip_holders();
         let sent = self.now;
         let path = self.vip_path();
@@ -133,7 +159,7 @@ impl Sim {
             return false;
         }
         if tries == 1 {
-            self.retrying.push(sent);
+            self.client.retrying.push(sent);
         }
         self.at(at - self.now, Event::ProbeAgain { sent, tries });
         true
@@ -150,8 +176,8 @@ impl Sim {
             Err(_) if self.syn_retry(sent, tries + 1) => return,
             Err(c) => self.unanswered(sent, c),
         }
-        if let Some(k) = self.retrying.iter().position(|&t| t == sent) {
-            self.retrying.swap_remove(k);
+        if let Some(k) = self.client.retrying.iter().position(|&t| t == sent) {
+            self.client.retrying.swap_remove(k);
         }
     }
 
@@ -209,7 +235,7 @@ impl Sim {
                 if then_write.is_some() {
                     self.at((sent + l).saturating_sub(self.now), Event::Answer);
                 }
-                self.in_flight.push(InFlight {
+                self.client.in_flight.push(InFlight {
                     service,
                     sample,
                     via,
@@ -273,7 +299,7 @@ impl Sim {
                 cause: c.into(),
             },
         };
-        self.pending.push((service, sample));
+        self.client.pending.push((service, sample));
     }
 
     /// One request of the API probe through `x`'s HAProxy, on a new connection: its own

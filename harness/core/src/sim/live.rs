@@ -58,6 +58,14 @@ impl Component {
 /// again and again; eight rounds cover every seed measured, with room to spare.
 pub const ETCD_ROUNDS_MAX: u32 = 8;
 
+/// The liveness check's clock: the last heal, and how many checks were made in all.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Liveness {
+    pub(super) healed: Option<Healed>,
+    /// Each component once per heal, when its bound has passed.
+    pub(super) checks: u64,
+}
+
 /// The last heal: since when no fault has been in force, and which components have been
 /// checked since.
 #[derive(Clone, Debug)]
@@ -134,13 +142,13 @@ impl Sim {
     /// How many liveness checks of a component this simulation has made (a drill that ends
     /// before a component's bound after its last heal checks none).
     pub fn liveness_checks(&self) -> u64 {
-        self.live_checks
+        self.liveness.checks
     }
 
     /// When the last component's bound since the last heal passes, if a heal has components
     /// still to check (None with a fault in force, or all checked).
     pub fn liveness_due(&self) -> Option<Duration> {
-        let healed = self.healed.as_ref()?;
+        let healed = self.liveness.healed.as_ref()?;
         let at = self
             .nodes
             .iter()
@@ -157,14 +165,14 @@ impl Sim {
     /// powering on): the liveness clock starts when the last one is undone, and stops at
     /// the next fault.
     pub(super) fn watch_heal(&mut self) {
-        match (self.fault_free(), &self.healed) {
+        match (self.fault_free(), &self.liveness.healed) {
             (true, None) => {
-                self.healed = Some(Healed {
+                self.liveness.healed = Some(Healed {
                     at: self.now,
                     checked: Vec::new(),
                 });
             }
-            (false, Some(_)) => self.healed = None,
+            (false, Some(_)) => self.liveness.healed = None,
             _ => {}
         }
     }
@@ -173,7 +181,9 @@ impl Sim {
     /// (or at it, when `inclusive`) must be back; the state is the same from the last event
     /// until then. A component not back is a violation that names it and says why.
     pub(super) fn check_liveness(&mut self, before: Duration, inclusive: bool) {
-        let Some(healed) = &self.healed else { return };
+        let Some(healed) = &self.liveness.healed else {
+            return;
+        };
         if healed.checked.len() == Component::ALL.len() {
             return;
         }
@@ -194,17 +204,17 @@ impl Sim {
             // Nothing happens between two events: the state at `t` is the state now.
             self.now = self.now.max(t);
             if let Err(why) = self.settled(c) {
-                self.violations.push(format!(
+                self.checker.violations.push(format!(
                     "liveness: {} not back {:.1} s (its bound) after every fault was undone and every node up, at {:.1} s: {why}",
                     c.as_str(),
                     self.settle_bound(c).as_secs_f64(),
                     at.as_secs_f64()
                 ));
             }
-            if let Some(h) = &mut self.healed {
+            if let Some(h) = &mut self.liveness.healed {
                 h.checked.push(c);
             }
-            self.live_checks += 1;
+            self.liveness.checks += 1;
         }
     }
 
@@ -212,7 +222,7 @@ impl Sim {
     fn settled(&self, c: Component) -> Result<(), String> {
         match c {
             Component::Vrrp => self.vrrp_settled(),
-            Component::Neighbour => match (self.arp, self.vrrp_masters().first()) {
+            Component::Neighbour => match (self.neighbour.entry, self.vrrp_masters().first()) {
                 (Some(a), Some(&m)) if a != m => Err(format!(
                     "it points to {}, the VIP is on {}",
                     self.name(a),

@@ -1,11 +1,14 @@
 //! The deterministic simulated cluster: a discrete-event model of the seed's three nodes.
 //!
 //! One virtual clock, one event queue (`queue`), random streams from one seed (`rng`), and
-//! one file per protocol: `vrrp`, `lb` (HAProxy), `etcd`, `ceph`, `kube`, `net`,
-//! `machine` (power, pause, daemons and the faults that drive them), `client` (the
-//! probes) and `check` (the safety properties, from raw state apart from the request
-//! paths). Their state still lives in [`Sim`]'s fields, which this file owns. Components
-//! follow the real protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
+//! one file per protocol, each with the type that holds its state: `vrrp`
+//! (`Keepalived`), `lb` (HAProxy: `Lb`), `etcd` (`Etcd`), `ceph` (`Ceph`), `kube` (`Kube`),
+//! `net` (the client's `Neighbour` entry; links, partitions and cuts are per node),
+//! `machine` (power, pause, daemons and the faults that drive them: `NodeState`), `client`
+//! (the probes: `Client`), `check` (the safety properties, from raw state apart from the
+//! request paths: `Checker`) and `live` (liveness after every heal: `Liveness`). [`Sim`]
+//! owns one of each and routes the events; the handlers are still methods of `Sim`, so a
+//! component reads another's state through it. Components follow the real protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
 //! with priority skew, HAProxy health checks (refused vs silent), etcd leader election and
 //! quorum (with pre-vote off, etcd 3.4's default, an isolated member disrupts on heal, and its
 //! log, behind, cannot win: its campaigns only restart the others' timers), kube-apiserver on
@@ -29,7 +32,7 @@ use std::time::Duration;
 
 use provisioner::model::{ClusterModel, NodeId, Profile};
 
-use crate::record::{Record, Sample, Service};
+use crate::record::Record;
 use crate::scenario::Daemon;
 
 /// Most nodes a simulated cluster may have: the model's own limit.
@@ -54,17 +57,6 @@ pub use live::{Component, ETCD_ROUNDS_MAX};
 use queue::Queue;
 pub use queue::{Error, EVENTS_MAX, QUEUE_LEN_MAX, STEADY_TIMERS_MAX, TIMERS_PER_FAULT_MAX};
 use rng::{any_of, jitter, Rngs};
-
-/// A probe's request whose answer is on its way from the VIP holder `via`. `sample` is what
-/// it will record (sent at `sample.at`, answered `sample.latency` later).
-struct InFlight {
-    service: Service,
-    sample: Sample,
-    via: NodeId,
-    /// bare API probe: its /health answer, after which the client sends the write on a new
-    /// connection, which takes this much more than the model counts.
-    then_write: Option<Duration>,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
@@ -144,9 +136,8 @@ pub struct Sim {
     /// The limit this simulation reached, if it did: it stops there for good.
     stopped: Option<Error>,
     nodes: Vec<NodeState>,
-    arp: Option<NodeId>,
-    arp_stale_at: Duration,
-    arp_resolve_at: Option<Duration>,
+    /// The client's neighbour entry for the VIP (`net`).
+    neighbour: net::Neighbour,
     /// keepalived on each node: VRRP state, timers, priority (`vrrp`).
     keepalived: vrrp::Keepalived,
     /// Each proxy's HAProxy: its checks and round-robin (`lb`).
@@ -157,25 +148,16 @@ pub struct Sim {
     ceph: ceph::Ceph,
     /// Kubernetes: the controller-manager, the pods, each node's readiness (`kube`).
     kube: kube::Kube,
-    probing: bool,
-    n_probe: u64,
-    pending: Vec<(Service, Sample)>,
-    /// Send times of probes whose SYNs are being retransmitted: samples from then on wait in
-    /// `pending`, so the record stays in time order.
-    retrying: Vec<Duration>,
-    /// Answers still on their way from a VIP holder: lost if it stops serving the VIP before
-    /// they arrive. Samples from their send time on wait in `pending` too.
-    in_flight: Vec<InFlight>,
-    masters_since: Option<Duration>,
-    violations: Vec<String>,
+    /// The client and its probes (`client`).
+    client: client::Client,
+    /// The safety checker's state and what it found (`check`).
+    checker: check::Checker,
     /// A protocol rule switched off on purpose ([`Sim::with_broken`]).
     broken: Option<Broken>,
     /// Timers of paused nodes: the event and how long after the pause it was due.
     frozen: Vec<(NodeId, Duration, Event)>,
-    /// Since when no fault has been in force (the liveness check's clock), if none is.
-    healed: Option<live::Healed>,
-    /// Liveness checks made (each component once per heal, when its bound has passed).
-    live_checks: u64,
+    /// The liveness check's clock and count (`live`).
+    liveness: live::Liveness,
 }
 
 impl Sim {
@@ -210,25 +192,17 @@ impl Sim {
             rngs,
             queue: Queue::new(),
             stopped: None,
-            arp: None,
-            arp_stale_at: Duration::ZERO,
-            arp_resolve_at: None,
+            neighbour: net::Neighbour::default(),
             keepalived: vrrp::Keepalived::new(n),
             lb: lb::Lb::new(n),
             etcd: etcd::Etcd::new(etcd_leader, n),
             ceph,
             kube: kube::Kube::new(&model, etcd_leader),
-            probing: false,
-            n_probe: 0,
-            pending: Vec::new(),
-            retrying: Vec::new(),
-            in_flight: Vec::new(),
-            masters_since: None,
-            violations: Vec::new(),
+            client: client::Client::default(),
+            checker: check::Checker::default(),
             broken: None,
             frozen: Vec::new(),
-            healed: None,
-            live_checks: 0,
+            liveness: live::Liveness::default(),
             model,
         };
         sim.start();
@@ -300,7 +274,7 @@ impl Sim {
 
     /// Safety violations seen so far (empty in a correct model).
     pub fn violations(&self) -> &[String] {
-        &self.violations
+        &self.checker.violations
     }
 
     /// Runs the simulation until `until`, moving probe samples into `rec` (on the

@@ -2,11 +2,24 @@
 //! on the network, whether two nodes hear each other, a packet's loss, and the client's
 //! neighbour entry for the VIP (resolved by ARP, stale after Linux's reachable time).
 
+use std::time::Duration;
+
 use provisioner::model::NodeId;
 use rand::Rng;
 
 use super::{Sim, Vrrp};
 use crate::scenario::Daemon;
+
+/// The client's neighbour (ARP) entry for the VIP.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Neighbour {
+    /// The node it resolves the VIP to, if resolved.
+    pub(super) entry: Option<NodeId>,
+    /// When it goes stale (Linux: a random 0.5–1.5 × reachable time after a confirmation).
+    pub(super) stale_at: Duration,
+    /// When a stale entry that found no answer resolves again by broadcast.
+    pub(super) resolve_at: Option<Duration>,
+}
 
 impl Sim {
     pub(super) fn alive(&self, i: NodeId) -> bool {
@@ -66,17 +79,17 @@ impl Sim {
     /// The node that answers for the VIP at the client, refreshing the neighbour entry.
     pub(super) fn vip_path(&mut self) -> Result<NodeId, &'static str> {
         let serves = Sim::serves_vip;
-        if let Some(at) = self.arp_resolve_at {
+        if let Some(at) = self.neighbour.resolve_at {
             if self.now >= at {
-                self.arp = self.arp_answer();
-                self.arp_resolve_at = None;
+                self.neighbour.entry = self.arp_answer();
+                self.neighbour.resolve_at = None;
             }
         }
-        if self.arp.is_none() {
+        if self.neighbour.entry.is_none() {
             // No entry: every request broadcasts an ARP request first.
-            self.arp = self.arp_answer();
+            self.neighbour.entry = self.arp_answer();
         }
-        let Some(x) = self.arp else {
+        let Some(x) = self.neighbour.entry else {
             return Err("no VIP holder answers ARP");
         };
         if serves(self, x) {
@@ -92,10 +105,10 @@ impl Sim {
         if !self.on_net(x) {
             return Err("the node clients send VIP traffic to is gone (waiting for VRRP failover)");
         }
-        if self.arp_resolve_at.is_none() {
+        if self.neighbour.resolve_at.is_none() {
             let m = &self.model.machine;
-            let stale = self.arp_stale_at.max(self.now);
-            self.arp_resolve_at = Some(stale + m.neigh_delay_probe + m.neigh_probes);
+            let stale = self.neighbour.stale_at.max(self.now);
+            self.neighbour.resolve_at = Some(stale + m.neigh_delay_probe + m.neigh_probes);
         }
         Err("client's neighbour entry points at a node without the VIP")
     }
@@ -106,6 +119,6 @@ impl Sim {
             .machine
             .neigh_reachable
             .mul_f64(0.5 + self.rngs.net.random::<f64>());
-        self.arp_stale_at = self.now + r;
+        self.neighbour.stale_at = self.now + r;
     }
 }

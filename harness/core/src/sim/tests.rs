@@ -1,6 +1,7 @@
 //! The simulator's own limits and streams, tested on the whole world.
 
 use super::*;
+use crate::record::Service;
 use crate::scenario::FaultKind;
 use provisioner::model::Profile;
 
@@ -159,13 +160,21 @@ fn a_stale_neighbour_entry_is_resolved_to_the_vip_master_whichever_node_it_is() 
         sim.set_probing(true);
         sim.run_until(Duration::from_secs(10), &mut rec).unwrap();
         let master_id = NodeId(u8::try_from(master).unwrap());
-        assert_eq!(sim.arp, Some(master_id), "master node index {master}");
+        assert_eq!(
+            sim.neighbour.entry,
+            Some(master_id),
+            "master node index {master}"
+        );
         // The entry goes stale: it points at a backup.
         let stale = NodeId(u8::try_from((master + 1) % 3).unwrap());
-        sim.arp = Some(stale);
+        sim.neighbour.entry = Some(stale);
         // It is probed once its reachable time (up to 1.5 × neigh_reachable) is over.
         sim.run_until(Duration::from_secs(100), &mut rec).unwrap();
-        assert_eq!(sim.arp, Some(master_id), "master node index {master}");
+        assert_eq!(
+            sim.neighbour.entry,
+            Some(master_id),
+            "master node index {master}"
+        );
         let api = rec.of(Service::Api);
         let late: Vec<_> = api
             .iter()

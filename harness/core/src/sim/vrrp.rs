@@ -122,8 +122,8 @@ impl Sim {
     /// passes a one-way IP cut).
     pub(super) fn garp(&mut self, i: NodeId) {
         if self.on_link(i) {
-            self.arp = Some(i);
-            self.arp_resolve_at = None;
+            self.neighbour.entry = Some(i);
+            self.neighbour.resolve_at = None;
         }
     }
 
@@ -149,7 +149,8 @@ impl Sim {
     /// The node clients reach for the VIP now (the VRRP master they follow).
     pub fn vip_holder(&self) -> Option<NodeId> {
         let masters = self.vrrp_masters();
-        self.arp
+        self.neighbour
+            .entry
             .filter(|a| masters.contains(a))
             .or_else(|| masters.first().copied())
     }
