@@ -8,9 +8,20 @@ use provisioner::model::{Ceph as Settings, ClusterModel, NodeId};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Broken, Event, Sim};
+use super::{Broken, Sim};
 use crate::record::Service;
 use crate::scenario::Daemon;
+
+/// Ceph's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Event {
+    /// The mons mark an OSD down (generation).
+    MarkDown(NodeId, u64),
+    /// The mons mark an OSD that is back up.
+    MarkUp(NodeId),
+    /// The mons mark a down OSD out after `down_out_interval` (generation).
+    Out(NodeId, u64),
+}
 
 /// Ceph's state: the OSD map (who is up, who is in), each OSD's timer generation, the
 /// placement groups' acting sets and when their peering ends.
@@ -40,6 +51,22 @@ impl Ceph {
 }
 
 impl Sim {
+    /// Ceph's timers; one whose OSD generation has passed is stale.
+    pub(super) fn ceph_event(&mut self, ev: Event) {
+        match ev {
+            Event::MarkDown(i, g) if self.ceph.osd_gen[i.index()] == g => self.osd_mark_down(i),
+            Event::MarkUp(i) => self.osd_mark_up(i),
+            Event::Out(i, g)
+                if self.ceph.osd_gen[i.index()] == g
+                    && !self.ceph.osd_up[i.index()]
+                    && self.mon_quorum() =>
+            {
+                self.ceph.osd_in[i.index()] = false;
+            }
+            Event::MarkDown(..) | Event::Out(..) => {}
+        }
+    }
+
     pub(super) fn osd_alive(&self, i: NodeId) -> bool {
         self.model.node(i).storage()
             && self.running(i, Daemon::CephOsd)
@@ -80,10 +107,10 @@ impl Sim {
                 } else {
                     self.osd_detect(i)
                 };
-                self.at(d, Event::OsdMarkDown(i, g));
+                self.at(d, Event::MarkDown(i, g));
             } else if !self.ceph.osd_up[k] && reachable {
                 self.ceph.osd_gen[k] += 1;
-                self.at(self.model.ceph.markup, Event::OsdMarkUp(i));
+                self.at(self.model.ceph.markup, Event::MarkUp(i));
             }
         }
     }
@@ -158,13 +185,13 @@ impl Sim {
         {
             // Not enough reporters or no quorum: try again at the next tick's report.
             let g = self.ceph.osd_gen[i.index()];
-            self.at(Settings::OSD_TICK, Event::OsdMarkDown(i, g));
+            self.at(Settings::OSD_TICK, Event::MarkDown(i, g));
             return;
         }
         self.ceph.osd_up[i.index()] = false;
         self.ceph.peering_until = self.now + self.model.ceph.peering;
         let g = self.ceph.osd_gen[i.index()];
-        self.at(self.model.ceph.down_out_interval, Event::OsdOut(i, g));
+        self.at(self.model.ceph.down_out_interval, Event::Out(i, g));
     }
 
     pub(super) fn osd_mark_up(&mut self, i: NodeId) {
@@ -176,7 +203,7 @@ impl Sim {
         }
         if !self.mon_quorum() {
             // The OSD sends its boot message again on its next tick.
-            self.at(Settings::OSD_TICK, Event::OsdMarkUp(i));
+            self.at(Settings::OSD_TICK, Event::MarkUp(i));
             return;
         }
         self.ceph.osd_up[i.index()] = true;

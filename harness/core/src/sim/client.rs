@@ -7,9 +7,21 @@ use std::time::Duration;
 use provisioner::model::{NodeId, Profile};
 use rand::Rng;
 
-use super::{Error, Event, Sim};
+use super::{Error, Sim};
 use crate::record::{Record, Sample, Service, SAMPLES_MAX};
 use crate::scenario::Daemon;
+
+/// The client's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Event {
+    /// The next probe of every service.
+    Probe,
+    /// An answer the client acts on (the bare API probe's /health) arrives.
+    Answer,
+    /// The client's kernel sends again the SYNs of the API and ingress probes sent at `sent`
+    /// that found no path to the VIP: its `tries`-th retransmission.
+    ProbeAgain { sent: Duration, tries: u32 },
+}
 
 /// The client host: whether it probes, its probes' count, and the samples it holds back so
 /// that the record stays in time order.
@@ -38,6 +50,15 @@ pub(super) struct InFlight {
 }
 
 impl Sim {
+    /// The client's timers.
+    pub(super) fn client_event(&mut self, ev: Event) {
+        match ev {
+            Event::Probe => self.probe(),
+            Event::Answer => {} // settle_in_flight() acts on it
+            Event::ProbeAgain { sent, tries } => self.probe_again(sent, tries),
+        }
+    }
+
     /// Probes every `probes.interval`, each failed after `probes.timeout` (a scenario's
     /// `probe:`), from the next time probing starts.
     pub fn set_probes(&mut self, probes: provisioner::model::Probes) {

@@ -7,8 +7,19 @@ use std::time::Duration;
 use provisioner::model::NodeId;
 use rand::Rng;
 
-use super::{Backend, Broken, Event, Sim};
+use super::{Backend, Broken, Sim};
 use crate::scenario::Daemon;
+
+/// etcd's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Event {
+    /// A member's randomised election timer runs out (generation).
+    Campaign(NodeId, u64),
+    /// A leader without quorum steps down after an election timeout.
+    StepDown(NodeId),
+    /// A member with a higher term reaches the leader (node) again; the term it led in.
+    Disrupt(NodeId, u64),
+}
 
 /// etcd's state: the cluster's leader and term as the members agree on them, and each
 /// member's own.
@@ -58,6 +69,22 @@ impl Etcd {
 }
 
 impl Sim {
+    /// etcd's timers; a campaign whose generation has passed is stale, and a step-down only
+    /// happens if that leader still has no quorum.
+    pub(super) fn etcd_event(&mut self, ev: Event) {
+        match ev {
+            Event::Campaign(i, g) if self.etcd.members[i.index()].gen == g => {
+                self.etcd_campaign(i);
+            }
+            Event::Disrupt(l, term) => self.etcd_disrupt(l, term),
+            Event::StepDown(i) if self.etcd.leader == Some(i) && !self.etcd_has_quorum(i) => {
+                self.etcd.leader = None;
+                self.etcd_elect_soon();
+            }
+            Event::Campaign(..) | Event::StepDown(_) => {}
+        }
+    }
+
     pub(super) fn etcd_members(&self) -> Vec<NodeId> {
         self.model
             .node_ids()
@@ -96,7 +123,7 @@ impl Sim {
                 }
             }
             Some(l) if !self.etcd_has_quorum(l) => {
-                self.at(self.model.etcd.election_timeout, Event::EtcdStepDown(l));
+                self.at(self.model.etcd.election_timeout, Event::StepDown(l));
                 self.etcd_elect_soon();
             }
             Some(l) => {
@@ -135,7 +162,7 @@ impl Sim {
         self.etcd.disrupting = true;
         let m = &self.model;
         let d = m.etcd.heartbeat + m.machine.syn_rto.mul_f64(self.rngs.etcd.random());
-        self.at(d, Event::EtcdDisrupt(l, self.etcd.term));
+        self.at(d, Event::Disrupt(l, self.etcd.term));
     }
 
     /// The leader hears the returning member's higher term and steps down. It campaigns after
@@ -202,7 +229,7 @@ impl Sim {
         let member = &mut self.etcd.members[j.index()];
         member.gen += 1;
         let g = member.gen;
-        self.at(d, Event::EtcdCampaign(j, g));
+        self.at(d, Event::Campaign(j, g));
     }
 
     pub(super) fn etcd_campaign(&mut self, i: NodeId) {

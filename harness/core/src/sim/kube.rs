@@ -5,8 +5,17 @@ use std::time::Duration;
 
 use provisioner::model::{ClusterModel, NodeId, Profile};
 
-use super::{Backend, Event, Sim, Vrrp};
+use super::{Backend, Sim, Vrrp};
 use crate::scenario::Daemon;
+
+/// Kubernetes' timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Event {
+    /// A kubelet renews its lease.
+    Heartbeat(NodeId),
+    /// The node controller's pass.
+    NodeMonitor,
+}
 
 /// Kubernetes' state: the controller-manager's lease, where the app's pods run, and each
 /// node's kubelet and traefik as the control plane sees them.
@@ -56,6 +65,14 @@ impl Kube {
 }
 
 impl Sim {
+    /// Kubernetes' timers.
+    pub(super) fn kube_event(&mut self, ev: Event) {
+        match ev {
+            Event::Heartbeat(i) => self.heartbeat(i),
+            Event::NodeMonitor => self.node_monitor(),
+        }
+    }
+
     pub(super) fn heartbeat(&mut self, i: NodeId) {
         // kubelet renews its Lease through the API (the VIP); it needs a writable etcd.
         let via = self.model.node_ids().find(|&j| {

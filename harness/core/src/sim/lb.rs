@@ -3,8 +3,17 @@
 
 use provisioner::model::{LbCheck, NodeId, Profile};
 
-use super::{Broken, Event, Sim};
+use super::{Broken, Sim};
 use crate::scenario::Daemon;
+
+/// HAProxy's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Event {
+    /// `on`'s HAProxy checks server `srv` of frontend `fe`.
+    Check { on: NodeId, fe: u8, srv: NodeId },
+    /// That check of a silent server times out.
+    Silent { on: NodeId, fe: u8, srv: NodeId },
+}
 
 /// HAProxy on every node (only proxies run it): what its checks say of each server.
 #[derive(Clone, Debug)]
@@ -53,6 +62,17 @@ impl Lb {
 }
 
 impl Sim {
+    /// HAProxy's timers.
+    pub(super) fn lb_event(&mut self, ev: Event) {
+        match ev {
+            Event::Check { on, fe, srv } => self.lb_check(on, fe, srv),
+            Event::Silent { on, fe, srv } => {
+                self.lb_result(on, fe, srv, false);
+                self.at(self.model.haproxy.check_inter, Event::Check { on, fe, srv });
+            }
+        }
+    }
+
     /// What a listener on `srv` answers for frontend `fe`, seen from `on`.
     pub(super) fn backend(&self, on: NodeId, fe: u8, srv: NodeId) -> Backend {
         if !self.connected(on, srv) {
@@ -71,10 +91,7 @@ impl Sim {
 
     pub(super) fn lb_check(&mut self, on: NodeId, fe: u8, srv: NodeId) {
         if !self.running(on, Daemon::Haproxy) {
-            self.at(
-                self.model.haproxy.check_inter,
-                Event::LbCheck { on, fe, srv },
-            );
+            self.at(self.model.haproxy.check_inter, Event::Check { on, fe, srv });
             return;
         }
         let ok = match self.backend(on, fe, srv) {
@@ -84,7 +101,7 @@ impl Sim {
                     .haproxy
                     .timeout_check
                     .unwrap_or(self.model.haproxy.check_inter);
-                self.at(wait, Event::LbSilent { on, fe, srv });
+                self.at(wait, Event::Silent { on, fe, srv });
                 return;
             }
             Backend::Refused => false,
@@ -95,10 +112,7 @@ impl Sim {
             }
         };
         self.lb_result(on, fe, srv, ok);
-        self.at(
-            self.model.haproxy.check_inter,
-            Event::LbCheck { on, fe, srv },
-        );
+        self.at(self.model.haproxy.check_inter, Event::Check { on, fe, srv });
     }
 
     pub(super) fn lb_result(&mut self, on: NodeId, fe: u8, srv: NodeId, ok: bool) {

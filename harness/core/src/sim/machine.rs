@@ -6,10 +6,29 @@ use std::time::Duration;
 use provisioner::model::{NodeId, Profile};
 
 use super::lb::ServerCheck;
-use super::{any_of, Error, Event, Sim, Vrrp};
+use super::{any_of, Error, Sim, Vrrp};
 use crate::scenario::{Daemon, Direction, FaultKind};
 
+/// The machines' timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Event {
+    /// A node finishes booting (its life).
+    Boot(NodeId, u64),
+    /// A rebooting node powers on.
+    PowerOn(NodeId),
+}
+
 impl Sim {
+    /// The machines' timers; a boot of an earlier life (the node was powered off again) is
+    /// stale.
+    pub(super) fn machine_event(&mut self, ev: Event) {
+        match ev {
+            Event::Boot(i, life) if self.nodes[i.index()].life == life => self.booted(i),
+            Event::PowerOn(i) => self.power_on(i),
+            Event::Boot(..) => {}
+        }
+    }
+
     /// A node picked by the seeded generator.
     pub fn pick(&mut self) -> NodeId {
         let ids: Vec<NodeId> = self.model.node_ids().collect();

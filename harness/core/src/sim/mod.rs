@@ -7,8 +7,9 @@
 //! `machine` (power, pause, daemons and the faults that drive them: `NodeState`), `client`
 //! (the probes: `Client`), `check` (the safety properties, from raw state apart from the
 //! request paths: `Checker`) and `live` (liveness after every heal: `Liveness`). [`Sim`]
-//! owns one of each and routes the events; the handlers are still methods of `Sim`, so a
-//! component reads another's state through it. Components follow the real protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
+//! owns one of each and routes each component's own timers to it (`Event::Vrrp(vrrp::Event)`,
+//! …); the handlers are still methods of `Sim`, so a component reads another's state through
+//! it. Components follow the real protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
 //! with priority skew, HAProxy health checks (refused vs silent), etcd leader election and
 //! quorum (with pre-vote off, etcd 3.4's default, an isolated member disrupts on heal, and its
 //! log, behind, cannot win: its campaigns only restart the others' timers), kube-apiserver on
@@ -58,42 +59,28 @@ use queue::Queue;
 pub use queue::{Error, EVENTS_MAX, QUEUE_LEN_MAX, STEADY_TIMERS_MAX, TIMERS_PER_FAULT_MAX};
 use rng::{any_of, jitter, Rngs};
 
+/// A timer of one component, routed to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
-    Advert(NodeId, u64),
-    MasterDown(NodeId, u64),
-    VrrpScript(NodeId),
-    LbCheck {
-        on: NodeId,
-        fe: u8,
-        srv: NodeId,
-    },
-    LbSilent {
-        on: NodeId,
-        fe: u8,
-        srv: NodeId,
-    },
-    EtcdCampaign(NodeId, u64),
-    EtcdStepDown(NodeId),
-    /// A member with a higher term reaches the leader (node) again; the term it led in.
-    EtcdDisrupt(NodeId, u64),
-    OsdMarkDown(NodeId, u64),
-    OsdMarkUp(NodeId),
-    OsdOut(NodeId, u64),
-    Boot(NodeId, u64),
-    PowerOn(NodeId),
-    Heartbeat(NodeId),
-    NodeMonitor,
-    Probe,
-    /// An answer the client acts on (the bare API probe's /health) arrives.
-    Answer,
-    /// The client's kernel sends again the SYNs of the API and ingress probes sent at `sent`
-    /// that found no path to the VIP: its `tries`-th retransmission.
-    ProbeAgain {
-        sent: Duration,
-        tries: u32,
-    },
+    Vrrp(vrrp::Event),
+    Lb(lb::Event),
+    Etcd(etcd::Event),
+    Ceph(ceph::Event),
+    Machine(machine::Event),
+    Kube(kube::Event),
+    Client(client::Event),
 }
+
+macro_rules! routes {
+    ($($component:ident => $variant:ident),*) => {$(
+        impl From<$component::Event> for Event {
+            fn from(ev: $component::Event) -> Event {
+                Event::$variant(ev)
+            }
+        }
+    )*};
+}
+routes!(vrrp => Vrrp, lb => Lb, etcd => Etcd, ceph => Ceph, machine => Machine, kube => Kube, client => Client);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Vrrp {
@@ -227,32 +214,35 @@ impl Sim {
                 let g = self.keepalived.nodes[i.index()].gen + 1;
                 self.keepalived.nodes[i.index()].gen = g;
                 let phase = jitter(&mut self.rngs.vrrp, self.model.keepalived.advert_int);
-                self.at(phase, Event::Advert(i, g));
+                self.at(phase, vrrp::Event::Advert(i, g));
             } else {
                 self.arm_master_down(i);
             }
             let off = jitter(&mut self.rngs.vrrp, self.model.keepalived.check_interval);
-            self.at(off, Event::VrrpScript(i));
+            self.at(off, vrrp::Event::Script(i));
             for srv in ids.clone() {
                 for fe in 0..2 {
                     let off = jitter(&mut self.rngs.lb, self.model.haproxy.check_inter);
-                    self.at(off, Event::LbCheck { on: i, fe, srv });
+                    self.at(off, lb::Event::Check { on: i, fe, srv });
                 }
             }
         }
         if self.model.profile == Profile::Kubernetes {
             for &i in &ids {
                 let off = jitter(&mut self.rngs.kube, self.model.kube.kubelet_lease_renew);
-                self.at(off, Event::Heartbeat(i));
+                self.at(off, kube::Event::Heartbeat(i));
             }
-            self.at(self.model.kube.node_monitor_period, Event::NodeMonitor);
+            self.at(
+                self.model.kube.node_monitor_period,
+                kube::Event::NodeMonitor,
+            );
         }
     }
 
     /// Sets a timer `delay` from now. A full queue stops the simulation: the timer is dropped
     /// and the next [`Sim::run_until`] or [`Sim::inject`] returns the limit's error.
-    fn at(&mut self, delay: Duration, ev: Event) {
-        if let Err(e) = self.queue.push(self.now + delay, ev) {
+    fn at(&mut self, delay: Duration, ev: impl Into<Event>) {
+        if let Err(e) = self.queue.push(self.now + delay, ev.into()) {
             self.stopped.get_or_insert(e);
         }
     }
@@ -302,17 +292,19 @@ impl Sim {
     /// The node whose own timer this event is (its clock stops while it is paused).
     fn owner(ev: Event) -> Option<NodeId> {
         match ev {
-            Event::Advert(i, _)
-            | Event::MasterDown(i, _)
-            | Event::VrrpScript(i)
-            | Event::EtcdCampaign(i, _)
-            | Event::EtcdDisrupt(i, _)
-            | Event::Heartbeat(i) => Some(i),
-            Event::LbCheck { on, .. } | Event::LbSilent { on, .. } => Some(on),
+            Event::Vrrp(
+                vrrp::Event::Advert(i, _) | vrrp::Event::MasterDown(i, _) | vrrp::Event::Script(i),
+            )
+            | Event::Etcd(etcd::Event::Campaign(i, _) | etcd::Event::Disrupt(i, _))
+            | Event::Kube(kube::Event::Heartbeat(i))
+            | Event::Lb(lb::Event::Check { on: i, .. } | lb::Event::Silent { on: i, .. }) => {
+                Some(i)
+            }
             _ => None,
         }
     }
 
+    /// Routes a timer to its component (a paused node's own timers wait for its resume).
     fn handle(&mut self, ev: Event) {
         if let Some(i) = Sim::owner(ev) {
             if let Some(since) = self.nodes[i.index()].paused_since {
@@ -321,47 +313,13 @@ impl Sim {
             }
         }
         match ev {
-            Event::Advert(i, g) if self.keepalived.nodes[i.index()].gen == g => self.advert(i),
-            Event::MasterDown(i, g)
-                if self.keepalived.nodes[i.index()].gen == g
-                    && self.keepalived.nodes[i.index()].state == Vrrp::Backup =>
-            {
-                self.become_master(i);
-            }
-            Event::VrrpScript(i) => self.vrrp_script(i),
-            Event::LbCheck { on, fe, srv } => self.lb_check(on, fe, srv),
-            Event::LbSilent { on, fe, srv } => {
-                self.lb_result(on, fe, srv, false);
-                self.at(
-                    self.model.haproxy.check_inter,
-                    Event::LbCheck { on, fe, srv },
-                );
-            }
-            Event::EtcdCampaign(i, g) if self.etcd.members[i.index()].gen == g => {
-                self.etcd_campaign(i)
-            }
-            Event::EtcdDisrupt(l, term) => self.etcd_disrupt(l, term),
-            Event::EtcdStepDown(i) if self.etcd.leader == Some(i) && !self.etcd_has_quorum(i) => {
-                self.etcd.leader = None;
-                self.etcd_elect_soon();
-            }
-            Event::OsdMarkDown(i, g) if self.ceph.osd_gen[i.index()] == g => self.osd_mark_down(i),
-            Event::OsdMarkUp(i) => self.osd_mark_up(i),
-            Event::OsdOut(i, g)
-                if self.ceph.osd_gen[i.index()] == g
-                    && !self.ceph.osd_up[i.index()]
-                    && self.mon_quorum() =>
-            {
-                self.ceph.osd_in[i.index()] = false;
-            }
-            Event::Boot(i, life) if self.nodes[i.index()].life == life => self.booted(i),
-            Event::PowerOn(i) => self.power_on(i),
-            Event::Heartbeat(i) => self.heartbeat(i),
-            Event::NodeMonitor => self.node_monitor(),
-            Event::Probe => self.probe(),
-            Event::Answer => {} // settle_in_flight() acts on it
-            Event::ProbeAgain { sent, tries } => self.probe_again(sent, tries),
-            _ => {} // a stale timer
+            Event::Vrrp(e) => self.vrrp_event(e),
+            Event::Lb(e) => self.lb_event(e),
+            Event::Etcd(e) => self.etcd_event(e),
+            Event::Ceph(e) => self.ceph_event(e),
+            Event::Machine(e) => self.machine_event(e),
+            Event::Kube(e) => self.kube_event(e),
+            Event::Client(e) => self.client_event(e),
         }
     }
 }

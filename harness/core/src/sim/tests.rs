@@ -79,9 +79,12 @@ fn a_limit_reached_stops_the_simulation_with_an_error() {
 fn a_full_queue_refuses_a_timer() {
     let mut q = Queue::new();
     for _ in 0..QUEUE_LEN_MAX {
-        q.push(Duration::ZERO, Event::Probe).unwrap();
+        q.push(Duration::ZERO, Event::Client(client::Event::Probe))
+            .unwrap();
     }
-    let e = q.push(Duration::ZERO, Event::Probe).unwrap_err();
+    let e = q
+        .push(Duration::ZERO, Event::Client(client::Event::Probe))
+        .unwrap_err();
     assert!(
         matches!(
             e,

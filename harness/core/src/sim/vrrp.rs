@@ -6,8 +6,19 @@ use std::time::Duration;
 
 use provisioner::model::{NodeId, VrrpCheck};
 
-use super::{Broken, Event, Sim, Vrrp};
+use super::{Broken, Sim, Vrrp};
 use crate::scenario::Daemon;
+
+/// keepalived's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Event {
+    /// The master sends its advert (generation).
+    Advert(NodeId, u64),
+    /// A backup's master-down timer runs out (generation).
+    MasterDown(NodeId, u64),
+    /// The check script runs.
+    Script(NodeId),
+}
 
 /// keepalived on every node (only proxies run it).
 #[derive(Clone, Debug)]
@@ -47,6 +58,21 @@ impl Keepalived {
 }
 
 impl Sim {
+    /// keepalived's timers; one whose generation has passed is stale.
+    pub(super) fn vrrp_event(&mut self, ev: Event) {
+        match ev {
+            Event::Advert(i, g) if self.keepalived.nodes[i.index()].gen == g => self.advert(i),
+            Event::MasterDown(i, g)
+                if self.keepalived.nodes[i.index()].gen == g
+                    && self.keepalived.nodes[i.index()].state == Vrrp::Backup =>
+            {
+                self.become_master(i);
+            }
+            Event::Script(i) => self.vrrp_script(i),
+            Event::Advert(..) | Event::MasterDown(..) => {}
+        }
+    }
+
     pub(super) fn priority(&self, i: NodeId) -> u8 {
         let v = &self.keepalived.nodes[i.index()];
         self.model
@@ -135,7 +161,7 @@ impl Sim {
             }
         };
         self.keepalived.nodes[i.index()].check_ok = ok;
-        self.at(self.model.keepalived.check_interval, Event::VrrpScript(i));
+        self.at(self.model.keepalived.check_interval, Event::Script(i));
     }
 
     /// The nodes in VRRP state MASTER now (more than one in a split brain).
