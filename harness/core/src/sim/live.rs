@@ -225,7 +225,7 @@ impl Sim {
     }
 
     /// Whether component `c` is where a healthy cluster has it; Err says what is not.
-    fn settled(&self, c: Component) -> Result<(), String> {
+    pub(super) fn settled(&self, c: Component) -> Result<(), String> {
         match c {
             Component::Vrrp => self.vrrp_settled(),
             Component::Neighbour => match (self.neighbour.entry, self.vrrp_masters().first()) {

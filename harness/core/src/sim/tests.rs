@@ -189,3 +189,38 @@ fn a_stale_neighbour_entry_is_resolved_to_the_vip_master_whichever_node_it_is() 
         );
     }
 }
+
+/// Each component's liveness rule, on state set by hand: what it calls not back, and what not.
+#[test]
+fn liveness_rules_judge_the_component_state() {
+    let mut sim = Sim::new(ClusterModel::seed(Profile::Bare), 1);
+    let mut rec = Record::default();
+    sim.run_until(Duration::from_secs(5), &mut rec).unwrap();
+    // Ceph: peering still under way is not back; peering that ends now is.
+    sim.ceph.peering_until = sim.now + Duration::from_secs(1);
+    assert!(sim.settled(Component::Ceph).is_err());
+    sim.ceph.peering_until = sim.now;
+    assert_eq!(sim.settled(Component::Ceph), Ok(()));
+    // The client's neighbour entry: pointing at a node that is not the master is not back.
+    let master = sim.vrrp_masters()[0];
+    let other = sim.model.node_ids().find(|&i| i != master).unwrap();
+    sim.neighbour.entry = Some(other);
+    assert!(sim.settled(Component::Neighbour).is_err());
+    sim.neighbour.entry = Some(master);
+    assert_eq!(sim.settled(Component::Neighbour), Ok(()));
+    // Kubernetes: a NotReady node counts only in the kubernetes profile.
+    sim.kube.nodes[1].ready = false;
+    assert_eq!(sim.settled(Component::Kube), Ok(()));
+    let mut kube = Sim::new(ClusterModel::seed(Profile::Kubernetes), 1);
+    kube.kube.nodes[1].ready = false;
+    assert!(kube.settled(Component::Kube).is_err());
+    // keepalived's bound counts the check script `rise` times (the seed's rise is 1).
+    let mut m = ClusterModel::seed(Profile::Bare);
+    m.keepalived.check_rise = 3;
+    let k = m.keepalived.clone();
+    let sim = Sim::new(m.clone(), 1);
+    assert_eq!(
+        sim.settle_bound(Component::Vrrp),
+        k.check_interval * 3 + m.vrrp_master_down(1) + k.advert_int
+    );
+}
