@@ -60,16 +60,7 @@ impl Sim {
 
     /// Packets flow between `a` and `b`, from their raw state (a node always hears itself).
     fn hear(&self, a: NodeId, b: NodeId) -> bool {
-        let on = |i: NodeId| {
-            let n = &self.nodes[i.index()];
-            n.powered
-                && n.paused_since.is_none()
-                && n.link
-                && !n.isolated
-                && !n.cut_in
-                && !n.cut_out
-        };
-        a == b || on(a) && on(b)
+        a == b || self.nodes[a.index()].on_wire() && self.nodes[b.index()].on_wire()
     }
 
     /// Safety: an API request is answered only while the etcd leader runs and hears a quorum

@@ -66,12 +66,13 @@ pub(super) struct Liveness {
     pub(super) checks: u64,
 }
 
-/// The last heal: since when no fault has been in force, and which components have been
-/// checked since.
+/// The last heal: since when no fault has been in force, and the checks still to make.
 #[derive(Clone, Debug)]
 pub(super) struct Healed {
+    /// The later of the heal and the end of the last node's boot: the bounds count from it.
     at: Duration,
-    checked: Vec<Component>,
+    /// The checks still to make, each at its bound past `at`, latest first.
+    due: Vec<(Duration, Component)>,
 }
 
 impl Sim {
@@ -130,12 +131,7 @@ impl Sim {
     fn fault_free(&self) -> bool {
         self.keepalived.nodes.iter().all(|v| v.prio_bonus == 0)
             && self.nodes.iter().all(|n| {
-                n.powered
-                    && n.paused_since.is_none()
-                    && n.link
-                    && !n.isolated
-                    && !n.cut_in
-                    && !n.cut_out
+                n.on_wire()
                     && n.loss == 0.0
                     && n.delay.is_zero()
                     && n.stopped.is_empty()
@@ -155,28 +151,28 @@ impl Sim {
     /// still to check (None with a fault in force, or all checked).
     pub fn liveness_due(&self) -> Option<Duration> {
         let healed = self.liveness.healed.as_ref()?;
-        let at = self
-            .nodes
-            .iter()
-            .map(|n| n.up_at)
-            .fold(healed.at, Duration::max);
-        Component::ALL
-            .into_iter()
-            .filter(|c| !healed.checked.contains(c))
-            .map(|c| at + self.settle_bound(c))
-            .max()
+        healed.due.first().map(|&(t, _)| t)
     }
 
     /// After anything that changes whether a fault is in force (a fault, an undo, a node
     /// powering on): the liveness clock starts when the last one is undone, and stops at
-    /// the next fault.
+    /// the next fault. The checks' times are fixed then: no node can power on again
+    /// without a fault in between.
     pub(super) fn watch_heal(&mut self) {
         match (self.fault_free(), &self.liveness.healed) {
             (true, None) => {
-                self.liveness.healed = Some(Healed {
-                    at: self.now,
-                    checked: Vec::new(),
-                });
+                // A node powered on by the heal runs its daemons once booted.
+                let at = self
+                    .nodes
+                    .iter()
+                    .map(|n| n.up_at)
+                    .fold(self.now, Duration::max);
+                let mut due: Vec<(Duration, Component)> = Component::ALL
+                    .into_iter()
+                    .map(|c| (at + self.settle_bound(c), c))
+                    .collect();
+                due.sort_by(|a, b| b.cmp(a));
+                self.liveness.healed = Some(Healed { at, due });
             }
             (false, Some(_)) => self.liveness.healed = None,
             _ => {}
@@ -187,26 +183,15 @@ impl Sim {
     /// (or at it, when `inclusive`) must be back; the state is the same from the last event
     /// until then. A component not back is a violation that names it and says why.
     pub(super) fn check_liveness(&mut self, before: Duration, inclusive: bool) {
-        let Some(healed) = &self.liveness.healed else {
-            return;
-        };
-        if healed.checked.len() == Component::ALL.len() {
-            return;
-        }
-        // A node powered on by the heal runs its daemons once booted.
-        let at = self
-            .nodes
-            .iter()
-            .map(|n| n.up_at)
-            .fold(healed.at, Duration::max);
-        let mut due: Vec<(Duration, Component)> = Component::ALL
-            .into_iter()
-            .filter(|c| !healed.checked.contains(c))
-            .map(|c| (at + self.settle_bound(c), c))
-            .filter(|&(t, _)| t < before || inclusive && t == before)
-            .collect();
-        due.sort();
-        for (t, c) in due {
+        while let Some(healed) = &mut self.liveness.healed {
+            let at = healed.at;
+            let Some(&(t, c)) = healed.due.last() else {
+                return;
+            };
+            if !(t < before || inclusive && t == before) {
+                return;
+            }
+            healed.due.pop();
             // Nothing happens between two events: the state at `t` is the state now.
             self.now = self.now.max(t);
             if let Err(why) = self.settled(c) {
@@ -216,9 +201,6 @@ impl Sim {
                     self.settle_bound(c).as_secs_f64(),
                     at.as_secs_f64()
                 ));
-            }
-            if let Some(h) = &mut self.liveness.healed {
-                h.checked.push(c);
             }
             self.liveness.checks += 1;
         }

@@ -114,6 +114,19 @@ struct NodeState {
     disk_latency: Duration,
 }
 
+impl NodeState {
+    /// From its own raw state alone: powered, not paused, its carrier up, neither
+    /// partitioned nor cut either way (the checker's view, apart from the request paths).
+    fn on_wire(&self) -> bool {
+        self.powered
+            && self.paused_since.is_none()
+            && self.link
+            && !self.isolated
+            && !self.cut_in
+            && !self.cut_out
+    }
+}
+
 /// The simulated cluster.
 pub struct Sim {
     model: ClusterModel,
