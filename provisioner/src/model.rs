@@ -298,7 +298,8 @@ pub struct Ceph {
     pub mon_lease: Duration,
     /// `mon_election_timeout`.
     pub mon_election_timeout: Duration,
-    /// Time for the PGs to re-peer after an OSDMap change.
+    /// Time until the last placement group touched by an OSD map change is active again; each
+    /// group is active at its own moment within it, and a write waits only for its own group.
     pub peering: Duration,
     /// An OSD that stops cleanly (it tells the mons) or whose port refuses (its peers report
     /// it at once: `osd_fast_fail_on_connection_refused`) is marked down this long after: the

@@ -113,11 +113,14 @@ fn etcd_elects(m: &ClusterModel) -> Band {
 
 /// An OSD stops (cleanly, or killed: its port refuses and peers report it at once,
 /// osd_fast_fail_on_connection_refused): the mons mark it down at their next proposal, within
-/// paxos_propose_interval, then its placement groups re-peer.
+/// paxos_propose_interval, then its placement groups re-peer. Every write stalls until the
+/// mark-down (fast_markdown after the stop, the first failing probe up to an interval after
+/// it); after it, a write to a group already active again goes through, so the gap can end
+/// there, or last until the last group is active (peering).
 fn osd_stops(m: &ClusterModel) -> Band {
     let c = &m.ceph;
     band(
-        c.peering,
+        c.fast_markdown.saturating_sub(m.probes.interval),
         c.paxos_propose_interval + c.peering + m.probes.interval,
         "mark-down at the next proposal, then re-peering",
     )

@@ -325,7 +325,7 @@ impl Sim {
                 return Err(format!("the OSD of {} is not up and in", self.name(i)));
             }
         }
-        if self.now < self.ceph.peering_until {
+        if self.now < self.ceph.peering_until() {
             return Err("its placement groups are peering".into());
         }
         Ok(())

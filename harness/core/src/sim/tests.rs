@@ -197,9 +197,9 @@ fn liveness_rules_judge_the_component_state() {
     let mut rec = Record::default();
     sim.run_until(Duration::from_secs(5), &mut rec).unwrap();
     // Ceph: peering still under way is not back; peering that ends now is.
-    sim.ceph.peering_until = sim.now + Duration::from_secs(1);
+    sim.ceph.peered_at[0] = sim.now + Duration::from_secs(1);
     assert!(sim.settled(Component::Ceph).is_err());
-    sim.ceph.peering_until = sim.now;
+    sim.ceph.peered_at[0] = sim.now;
     assert_eq!(sim.settled(Component::Ceph), Ok(()));
     // The client's neighbour entry: pointing at a node that is not the master is not back.
     let master = sim.vrrp_masters()[0];
@@ -223,4 +223,58 @@ fn liveness_rules_judge_the_component_state() {
         sim.settle_bound(Component::Vrrp),
         k.check_interval * 3 + m.vrrp_master_down(1) + k.advert_int
     );
+}
+
+/// An OSD map change re-peers only the placement groups of the OSD that changed, each active
+/// at its own moment within `peering`; a write waits only for its own group.
+#[test]
+fn only_the_changed_osds_groups_peer_each_at_its_own_moment() {
+    let m = cluster(Profile::Bare, 4);
+    let peering = m.ceph.peering;
+    let mut sim = Sim::new(m, 1);
+    let mut rec = Record::default();
+    sim.run_until(Duration::from_secs(5), &mut rec).unwrap();
+    let node = NodeId(3);
+    sim.inject(&FaultKind::StopService(Daemon::CephOsd), node)
+        .unwrap();
+    let stopped = sim.now;
+    // A clean stop is marked down within fast_markdown (0.5 s in the seed).
+    sim.run_until(stopped + Duration::from_secs(1), &mut rec)
+        .unwrap();
+    assert!(!sim.ceph.osd_up[node.index()], "marked down");
+    let (with, without): (Vec<_>, Vec<_>) = (sim.ceph.pgs.iter())
+        .zip(&sim.ceph.peered_at)
+        .partition(|(pg, _)| pg.contains(&node));
+    // Four OSDs, three per group: some groups do not have node-4's and never peered again.
+    assert!(
+        !with.is_empty() && !without.is_empty(),
+        "{:?}",
+        sim.ceph.pgs
+    );
+    assert!(without.iter().all(|(_, at)| **at == Duration::ZERO));
+    let ends: Vec<Duration> = with.iter().map(|(_, at)| **at).collect();
+    assert!(
+        ends.iter()
+            .all(|&e| e > stopped && e <= stopped + Duration::from_secs(1) + peering),
+        "{ends:?}"
+    );
+    let (first, last) = (ends.iter().min().unwrap(), ends.iter().max().unwrap());
+    assert!(*last - *first > peering / 2, "spread: {ends:?}");
+    assert_eq!(sim.ceph.peering_until(), *last);
+    // A write to a group already active goes through while another still peers.
+    sim.run_until(*first, &mut rec).unwrap();
+    let done = sim
+        .ceph
+        .peered_at
+        .iter()
+        .position(|&at| at <= sim.now)
+        .unwrap();
+    let busy = sim
+        .ceph
+        .peered_at
+        .iter()
+        .position(|&at| at > sim.now)
+        .unwrap();
+    assert!(sim.write_to(done).is_ok());
+    assert_eq!(sim.write_to(busy), Err("pg peering after an osdmap change"));
 }
