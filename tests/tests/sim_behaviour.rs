@@ -204,20 +204,35 @@ fn every_catalogue_scenario_runs_without_safety_violations_and_is_deterministic(
 
 #[test]
 fn bare_profile_api_is_etcd_through_haproxy() {
-    let (r, v) = drill_with(ClusterModel::seed(Profile::Bare), "kill-vip-holder", 1);
-    assert!(v.is_empty());
     let (lo, hi) = vip_loss_seen_by_a_client(&ClusterModel::seed(Profile::Bare));
-    let ingress = gap(&r, Service::Ingress);
-    assert!((lo..=hi).contains(&ingress), "{ingress}");
     // The API probe is etcd's /health, then a write, on two connections: two round-robin
     // picks on the new holder's HAProxy, where the dead node stays in rotation until its
-    // checks mark it DOWN. The first picks there start with it, so the API comes back a little
-    // after the ingress.
-    let api = gap(&r, Service::Api);
-    assert!(
-        api > ingress && api <= ingress + 1.0,
-        "api {api} s, ingress {ingress} s"
-    );
+    // checks mark it DOWN. Where that rotation stands when the VIP arrives is wherever its
+    // earlier traffic left it (drawn per seed), so the API comes back with the ingress when
+    // the next picks pass the dead node, and later when they land on it (200 seeds: 128 within
+    // a probe interval of the ingress, 70 from 0.8 to 1.2 s after it).
+    let (mut later, mut with) = (0, 0);
+    let m = ClusterModel::seed(Profile::Bare);
+    for seed in 1..=20 {
+        let (r, v) = drill_with(m.clone(), "kill-vip-holder", seed);
+        assert!(v.is_empty());
+        let ingress = gap(&r, Service::Ingress);
+        assert!((lo..=hi).contains(&ingress), "seed {seed}: {ingress}");
+        let api = gap(&r, Service::Api);
+        // At worst the retransmitted SYNs' picks all land on the dead node: the API loses the
+        // retransmission's benefit (syn_rto) and the next probe's picks pass it.
+        let worst = m.machine.syn_rto + m.probes.interval;
+        assert!(
+            api <= ingress + worst.as_secs_f64() + 1e-9,
+            "seed {seed}: api {api} s, ingress {ingress} s"
+        );
+        if api > ingress + 0.3 {
+            later += 1;
+        } else {
+            with += 1;
+        }
+    }
+    assert!(later > 0 && with > 0, "later {later}, with {with}");
 }
 
 #[test]

@@ -185,6 +185,7 @@ impl Sim {
         };
         let mut rngs = Rngs::new(seed);
         let ceph = ceph::Ceph::new(&model, &mut rngs.ceph);
+        let lb = lb::Lb::new(n, &mut rngs.lb);
         let etcd_leader = model.node_ids().find(|&i| model.node(i).control_plane);
         let mut sim = Sim {
             nodes: vec![node; n],
@@ -194,7 +195,7 @@ impl Sim {
             stopped: None,
             neighbour: net::Neighbour::default(),
             keepalived: vrrp::Keepalived::new(n),
-            lb: lb::Lb::new(n),
+            lb,
             etcd: etcd::Etcd::new(etcd_leader, n),
             ceph,
             kube: kube::Kube::new(&model, etcd_leader),
