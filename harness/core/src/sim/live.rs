@@ -75,6 +75,14 @@ pub(super) struct Healed {
     due: Vec<(Duration, Component)>,
 }
 
+#[cfg(test)]
+impl Healed {
+    /// A heal at `at` with the checks `due` (latest first), for tests that set the clock.
+    pub(super) fn new(at: Duration, due: Vec<(Duration, Component)>) -> Healed {
+        Healed { at, due }
+    }
+}
+
 impl Sim {
     /// How long `c` may take to be back, from the model's timers, counted from the later of
     /// the last heal and the end of the last node's boot.
