@@ -232,7 +232,7 @@ pub fn rows(
         let added = match s {
             Service::Api => &machine.api_overhead,
             Service::Ingress => &machine.ingress_overhead,
-            Service::Ceph => return None,
+            Service::Ceph => &machine.ceph_overhead,
         };
         let ms: Vec<f64> = added.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
         (!ms.is_empty()).then(|| median(&ms))

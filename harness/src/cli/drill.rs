@@ -344,6 +344,7 @@ pub(super) fn compare(a: &CompareArgs) -> Result<u8> {
         let timeout = model.probes.timeout;
         m.machine.api_overhead = cmp::overhead(&lab_runs, &own, Service::Api, timeout);
         m.machine.ingress_overhead = cmp::overhead(&lab_runs, &own, Service::Ingress, timeout);
+        m.machine.ceph_overhead = cmp::overhead(&lab_runs, &own, Service::Ceph, timeout);
         let sim_runs: Vec<ScenarioReport> = (a.seed..a.seed + SIM_SEEDS)
             .map(|seed| sim_run(&m, seed))
             .collect();

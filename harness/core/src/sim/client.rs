@@ -268,8 +268,8 @@ impl Sim {
     }
 
     /// Time an answer takes on the machines beyond what the model counts, drawn for each
-    /// answer from the answer stream: from the machine's measured figures when it has them
-    /// (API and ingress), else `4 × mean × u³` for `u` uniform in [0, 1) around the model's
+    /// answer from the answer stream: from the machine's measured figures when it has them,
+    /// else `4 × mean × u³` for `u` uniform in [0, 1) around the model's
     /// `machine.answer_extra_mean`: skewed like real answer times (half take under half the
     /// mean, none over four times it), from multiplications only, so every platform draws the
     /// same bits.
@@ -278,7 +278,7 @@ impl Sim {
         let (from, rng) = match service {
             Service::Api => (m.api_overhead.as_slice(), &mut self.rngs.answers[0]),
             Service::Ingress => (m.ingress_overhead.as_slice(), &mut self.rngs.answers[1]),
-            Service::Ceph => (&[][..], &mut self.rngs.answers[2]),
+            Service::Ceph => (m.ceph_overhead.as_slice(), &mut self.rngs.answers[2]),
         };
         if from.is_empty() {
             let u: f64 = rng.random();

@@ -299,3 +299,39 @@ fn only_the_changed_osds_groups_peer_each_at_its_own_moment() {
     assert!(sim.write_to(done).is_ok());
     assert_eq!(sim.write_to(busy), Err("pg peering after an osdmap change"));
 }
+
+/// Measured Ceph answer times (`compare` fills them from the lab's, as for the API and the
+/// ingress) go into every Ceph write, and move nothing else.
+#[test]
+fn measured_ceph_answer_times_go_into_every_write_and_nothing_else() {
+    let ms = Duration::from_millis;
+    let run = |m: ClusterModel| {
+        let mut sim = Sim::new(m, 1);
+        let mut rec = Record::default();
+        sim.set_probing(true);
+        sim.run_until(Duration::from_secs(30), &mut rec).unwrap();
+        rec
+    };
+    let latencies =
+        |rec: &Record, s| -> Vec<Duration> { rec.of(s).iter().map(|x| x.latency).collect() };
+    let base = run(ClusterModel::seed(Profile::Bare));
+    let mut m = ClusterModel::seed(Profile::Bare);
+    m.machine.ceph_overhead = vec![ms(700), ms(900)];
+    let slow = run(m);
+    let (before, after) = (
+        latencies(&base, Service::Ceph),
+        latencies(&slow, Service::Ceph),
+    );
+    assert_eq!(before.len(), after.len());
+    // The model's own part (a disk write) stays; the drawn extra is 700 or 900 ms, and
+    // both are drawn.
+    let own = *before.iter().max().unwrap();
+    assert!(
+        after.iter().all(|&l| l >= ms(700) && l <= ms(900) + own),
+        "{after:?}"
+    );
+    assert!(after.iter().any(|&l| l < ms(900)) && after.iter().any(|&l| l >= ms(900)));
+    for s in [Service::Api, Service::Ingress] {
+        assert_eq!(latencies(&base, s), latencies(&slow, s), "{s}");
+    }
+}
