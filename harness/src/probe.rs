@@ -26,7 +26,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::record::{Sample, Service};
+use crate::record::{Sample, Service, AGENT_GRACE};
 
 /// Samples gathered but not yet handed to the record.
 type Buffer = Arc<Mutex<Vec<(Service, Sample)>>>;
@@ -454,7 +454,7 @@ impl Agents {
             self.rotate(k);
             return Err(Cow::Owned(format!("the agent on {} ended", self.nodes[k])));
         }
-        match tokio::time::timeout(timeout + Duration::from_millis(500), wait).await {
+        match tokio::time::timeout(timeout + AGENT_GRACE, wait).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) | Err(_) => {
                 self.rotate(k);

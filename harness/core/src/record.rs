@@ -89,6 +89,11 @@ pub struct Record {
     pub end: Duration,
 }
 
+/// How long past its deadline the Ceph probe waits for its agent's answer (a line that crosses
+/// the network from the agent's node) before it gives up on that agent and moves to the next
+/// storage node's; the simulation's probe does the same.
+pub const AGENT_GRACE: Duration = Duration::from_millis(500);
+
 /// Most samples one service may record in one drill (a day of probes at 200 ms).
 pub const SAMPLES_MAX: usize = 432_000;
 

@@ -2,14 +2,15 @@
 //! stop), marked up and out, placement groups re-peering, and a replicated write that needs
 //! min_size acting OSDs.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use provisioner::model::{Ceph as Settings, ClusterModel, NodeId};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Broken, Sim};
-use crate::record::Service;
+use super::{net, Broken, Sim};
+use crate::record::{Service, AGENT_GRACE};
 use crate::scenario::Daemon;
 
 /// Ceph's timers.
@@ -24,7 +25,8 @@ pub(super) enum Event {
 }
 
 /// Ceph's state: the OSD map (who is up, who is in), each OSD's timer generation, the
-/// placement groups' acting sets and when each one's peering ends.
+/// placement groups' acting sets and when each one's peering ends; the probe's client and
+/// its connections.
 #[derive(Clone, Debug)]
 pub(super) struct Ceph {
     pub(super) osd_up: Vec<bool>,
@@ -36,6 +38,24 @@ pub(super) struct Ceph {
     /// When each placement group (same index as `pgs`) is active again after the last OSD map
     /// change that touched it: a write to it waits until then.
     pub(super) peered_at: Vec<Duration>,
+    /// The node whose Ceph client writes the probe's objects (the lab's probe agent): the
+    /// first storage node, and the next one on the network when it is not.
+    pub(super) agent: NodeId,
+    /// When the workstation gives up on the agent, its answer not in by the probe's deadline
+    /// and `AGENT_GRACE`: from then on probes go to the next storage node's agent.
+    pub(super) agent_gives_up: Option<Duration>,
+    /// Each TCP stream of the write path (sender, receiver; `None`: the workstation).
+    pub(super) streams: BTreeMap<(NodeId, Option<NodeId>), Stream>,
+}
+
+/// One TCP stream of the write path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Stream {
+    /// When its last message was sent: how busy it is.
+    pub(super) sent: Duration,
+    /// When its last message is delivered; TCP delivers in order, so nothing sent on it is
+    /// delivered before that.
+    pub(super) delivered: Duration,
 }
 
 impl Ceph {
@@ -48,6 +68,11 @@ impl Ceph {
             osd_up: storage,
             peered_at: vec![Duration::ZERO; model.ceph.pg_num.max(1) as usize],
             pgs: placement(model, rng),
+            agent: (model.node_ids())
+                .find(|&i| model.node(i).storage())
+                .unwrap_or(NodeId(0)),
+            agent_gives_up: None,
+            streams: BTreeMap::new(),
         }
     }
 
@@ -273,8 +298,91 @@ impl Sim {
             .map(|o| self.nodes[o.index()].disk_latency + 2 * self.nodes[o.index()].delay)
             .max();
         let lat = lat.unwrap_or_default() + self.overhead(Service::Ceph);
+        let (lost, answered) = self.ceph_lost(primary, &acting);
         self.check_ceph_ack(pg);
-        Ok(lat)
+        let timeout = self.model.probes.timeout;
+        if lost > Duration::ZERO && lat + lost > timeout {
+            return Err(
+                "ceph messages lost on a lossy link (retransmissions outlast the deadline)",
+            );
+        }
+        if answered > lost && lat + answered > timeout + AGENT_GRACE {
+            return Err("the agent's answer held up on a lossy link (past the deadline and grace)");
+        }
+        Ok(lat + lost)
+    }
+
+    /// What netem loss adds to one write, message by message on the connections a Ceph
+    /// client and its OSDs keep open (`ceph_stream`): the agent's request to the primary, the
+    /// primary's copy to each replica and their acks, and the primary's ack to the agent; then,
+    /// apart, the agent's answer to the workstation. The lab's agent fails a write not done
+    /// within the probe's deadline, and the workstation gives up on an answer not in by the
+    /// deadline and `AGENT_GRACE`, and goes to the next node's agent. Returns what the losses
+    /// add to the write at the agent, and to its answer at the workstation.
+    fn ceph_lost(&mut self, primary: NodeId, acting: &[NodeId]) -> (Duration, Duration) {
+        let agent = self.ceph_agent();
+        let start = self.now;
+        let at = self.ceph_send(agent, primary, start);
+        let mut done = at;
+        for &r in acting.iter().filter(|&&r| r != primary) {
+            let there = self.ceph_send(primary, r, at);
+            done = done.max(self.ceph_send(r, primary, there));
+        }
+        let back = self.ceph_send(primary, agent, done);
+        let timeout = self.model.probes.timeout;
+        let answered = self.ceph_stream(agent, None, back.min(start + timeout));
+        let gives_up = start + timeout + AGENT_GRACE;
+        if answered > gives_up && self.ceph.agent_gives_up.is_none() {
+            self.ceph.agent_gives_up = Some(gives_up);
+        }
+        (back - start, answered - start)
+    }
+
+    /// The probe's client: where it was, the next storage node's once the workstation gave
+    /// up on it, and the next one on the network when it is not.
+    pub(super) fn ceph_agent(&mut self) -> NodeId {
+        let mut from = self.ceph.agent.index();
+        if self.ceph.agent_gives_up.is_some_and(|t| t <= self.now) {
+            self.ceph.agent_gives_up = None;
+            from += 1;
+        }
+        let n = self.model.nodes.len();
+        let mut ids = self.model.node_ids().cycle().skip(from).take(n);
+        let next = ids.find(|&i| self.model.node(i).storage() && self.on_net(i));
+        if let Some(i) = next {
+            self.ceph.agent = i;
+        }
+        self.ceph.agent
+    }
+
+    /// A message from `from` to `to` (a node reaches itself at once).
+    fn ceph_send(&mut self, from: NodeId, to: NodeId, at: Duration) -> Duration {
+        if from == to {
+            return at;
+        }
+        self.ceph_stream(from, Some(to), at)
+    }
+
+    /// When a message sent at `at` on the stream from `from` to `to` is delivered: once the
+    /// copies of it that `from`'s egress loses have been sent again (each found by the
+    /// timeout or by the SACK of the stream's next message, expected as long after as this
+    /// one came after the last), and not before the stream's earlier messages (TCP delivers
+    /// in order; a later message that got through is held, not sent again).
+    fn ceph_stream(&mut self, from: NodeId, to: Option<NodeId>, at: Duration) -> Duration {
+        let (loss, rto) = (self.nodes[from.index()].loss, self.model.machine.data_rto);
+        let last = self.ceph.streams.get(&(from, to)).copied();
+        let interval = last.map_or(Duration::MAX, |l| at.saturating_sub(l.sent));
+        let how = net::Recovery::Stream(interval);
+        let own = at + net::through_loss(&mut self.rngs.ceph_packets, loss, rto, how);
+        let delivered = last.map_or(own, |l| l.delivered.max(own));
+        self.ceph.streams.insert(
+            (from, to),
+            Stream {
+                sent: at,
+                delivered,
+            },
+        );
+        delivered
     }
 }
 

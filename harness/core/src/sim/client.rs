@@ -7,7 +7,7 @@ use std::time::Duration;
 use provisioner::model::{NodeId, Profile};
 use rand::Rng;
 
-use super::{Error, Sim};
+use super::{net, Error, Sim};
 use crate::record::{Record, Sample, Service, SAMPLES_MAX};
 use crate::scenario::Daemon;
 
@@ -379,17 +379,9 @@ impl Sim {
         total
     }
 
-    /// The wait for one packet from `x` through its losses: `rto × (2^k − 1)` after `k` lost
-    /// copies in a row (Linux doubles the timeout each time; at most 6 retries counted).
+    /// The wait for one packet from `x` through its losses.
     fn backoff(&mut self, x: NodeId, rto: Duration) -> Duration {
         let loss = self.nodes[x.index()].loss;
-        if loss <= 0.0 {
-            return Duration::ZERO;
-        }
-        let mut k = 0u32;
-        while k < 6 && self.rngs.packets.random::<f64>() < loss {
-            k += 1;
-        }
-        rto * ((1 << k) - 1)
+        net::through_loss(&mut self.rngs.packets, loss, rto, net::Recovery::Timeout)
     }
 }

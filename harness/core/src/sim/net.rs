@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use provisioner::model::NodeId;
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 
 use super::{Sim, Vrrp};
 use crate::scenario::Daemon;
@@ -121,4 +122,44 @@ impl Sim {
             .mul_f64(0.5 + self.rngs.net.random::<f64>());
         self.neighbour.stale_at = self.now + r;
     }
+}
+
+/// Lost copies of one packet counted at most: six already cost 63 × the retransmission
+/// timeout on a lone segment, far past any probe's deadline.
+const LOSSES_COUNTED: u32 = 6;
+
+/// How TCP finds that a copy was lost, and so what each lost copy costs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Recovery {
+    /// A lone segment (a new connection's request or answer): only the retransmission
+    /// timeout finds the loss, and Linux doubles it each time: `rto × (2^k − 1)` after `k`
+    /// lost copies in a row.
+    Timeout,
+    /// A stream that sends a message about every `interval` (a Ceph client's and OSDs'
+    /// connections, the agent's answers): the receiver's SACK of the next message tells the
+    /// sender what is missing (RACK, RFC 8985), so a lost copy is sent again after the
+    /// doubled timeout or after the next message, whichever comes first; never sooner than
+    /// the least timeout.
+    Stream(Duration),
+}
+
+/// The wait for one packet through a link that drops each copy with probability `loss`,
+/// recovered as `how` says. No draw without loss.
+pub(super) fn through_loss(
+    rng: &mut ChaCha8Rng,
+    loss: f64,
+    rto: Duration,
+    how: Recovery,
+) -> Duration {
+    let mut wait = Duration::ZERO;
+    let mut k = 0u32;
+    while loss > 0.0 && k < LOSSES_COUNTED && rng.random::<f64>() < loss {
+        let timer = rto * (1 << k);
+        wait += match how {
+            Recovery::Timeout => timer,
+            Recovery::Stream(interval) => timer.min(interval.max(rto)),
+        };
+        k += 1;
+    }
+    wait
 }

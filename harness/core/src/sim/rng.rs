@@ -28,6 +28,8 @@ pub(super) struct Rngs {
     /// Which of the probes' packets netem drops on a lossy link (12): apart from VRRP's adverts
     /// on the same link, so probing more or less never moves a takeover.
     pub(super) packets: ChaCha8Rng,
+    /// Which of Ceph's messages on the probe's write path netem drops (13).
+    pub(super) ceph_packets: ChaCha8Rng,
     /// Scenario targets: the node `any` names (9).
     pub(super) targets: ChaCha8Rng,
 }
@@ -50,6 +52,7 @@ impl Rngs {
             net: stream(7),
             client: stream(8),
             packets: stream(12),
+            ceph_packets: stream(13),
             targets: stream(9),
         }
     }

@@ -1,9 +1,11 @@
 //! The simulator's own limits and streams, tested on the whole world.
 
 use super::*;
-use crate::record::Service;
+use crate::record::{Service, AGENT_GRACE};
 use crate::scenario::FaultKind;
 use provisioner::model::Profile;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 /// The seed's cluster grown to `n` nodes like its third one.
 fn cluster(profile: Profile, n: usize) -> ClusterModel {
@@ -334,4 +336,147 @@ fn measured_ceph_answer_times_go_into_every_write_and_nothing_else() {
     for s in [Service::Api, Service::Ingress] {
         assert_eq!(latencies(&base, s), latencies(&slow, s), "{s}");
     }
+}
+
+/// A lost copy costs TCP's retransmission timeout, doubling (Linux's TCP_RTO_MIN is 200 ms),
+/// unless the stream's next message reports it sooner (RACK). Six lost copies in a row are
+/// counted at most.
+#[test]
+fn a_lost_copy_costs_the_retransmission_timeout_or_the_next_message() {
+    use super::net::{through_loss, Recovery};
+    let ms = Duration::from_millis;
+    let rto = ms(200);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let untouched = rng.clone();
+    for how in [Recovery::Timeout, Recovery::Stream(ms(600))] {
+        assert_eq!(through_loss(&mut rng, 0.0, rto, how), Duration::ZERO);
+    }
+    assert_eq!(rng, untouched, "no loss, no draw");
+    // Every copy lost, alone: 200 + 400 + 800 + 1600 + 3200 + 6400 ms.
+    assert_eq!(
+        through_loss(&mut rng, 1.0, rto, Recovery::Timeout),
+        ms(12_600)
+    );
+    // A message every 600 ms: 200 + 400, then 600 for each of the four more.
+    let every = |i| Recovery::Stream(ms(i));
+    assert_eq!(through_loss(&mut rng, 1.0, rto, every(600)), ms(3_000));
+    // A message every 200 ms or sooner: each copy costs the least timeout, 6 × 200 ms.
+    assert_eq!(through_loss(&mut rng, 1.0, rto, every(200)), ms(1_200));
+    assert_eq!(through_loss(&mut rng, 1.0, rto, every(0)), ms(1_200));
+    // 30 % loss, a message every 200 ms: about 0.3 / 0.7 = 0.43 lost copies per message
+    // (86 ms); 4000 messages put the mean within ±15 ms of it (its standard error is 2 ms).
+    let n = 4000u32;
+    let total: Duration = (0..n)
+        .map(|_| through_loss(&mut rng, 0.3, rto, every(200)))
+        .sum();
+    let mean = total / n;
+    assert!(mean > ms(71) && mean < ms(101), "{mean:?}");
+}
+
+/// A Ceph write crosses the lossy link as messages: without loss nothing is drawn and no write
+/// is slower; with every copy lost on the probe agent's node the write and its answer are late,
+/// the write fails, and once its answer is past the deadline and the grace the workstation goes
+/// to the next storage node's agent, as the lab's probe does.
+#[test]
+fn ceph_writes_cross_a_lossy_link_message_by_message() {
+    let m = cluster(Profile::Bare, 3);
+    let (timeout, rto) = (m.probes.timeout, m.machine.data_rto);
+    let mut sim = Sim::new(m, 1);
+    let mut rec = Record::default();
+    sim.run_until(Duration::from_secs(5), &mut rec).unwrap();
+    let untouched = sim.rngs.ceph_packets.clone();
+    for pg in 0..sim.ceph.pgs.len() {
+        let l = sim.write_to(pg).unwrap();
+        assert!(l < Duration::from_millis(100), "pg {pg}: {l:?}");
+    }
+    assert_eq!(sim.rngs.ceph_packets, untouched, "no loss, no draw");
+    assert_eq!(sim.ceph.agent, NodeId(0));
+    assert_eq!(sim.ceph.agent_gives_up, None, "every answer in time");
+
+    let lossy = NodeId(0);
+    sim.inject(
+        &FaultKind::Netem {
+            delay: Duration::ZERO,
+            loss: 1.0,
+        },
+        lossy,
+    )
+    .unwrap();
+    // Three nodes, three copies: every group has node-1's OSD. One whose primary is another
+    // node: the agent's request (6 × 200 ms) and node-1's ack to the primary (as much) come
+    // to 2.4 s, past the 2 s deadline.
+    let pg = (0..sim.ceph.pgs.len())
+        .find(|&g| sim.ceph.pgs[g][0] != lossy)
+        .unwrap();
+    let start = sim.now;
+    assert_eq!(
+        sim.write_to(pg),
+        Err("ceph messages lost on a lossy link (retransmissions outlast the deadline)")
+    );
+    // The agent answers "timeout" at the deadline, and that answer takes 6 × 200 ms more:
+    // 3.2 s, past the 2.5 s the workstation waits.
+    assert!(6 * rto + timeout > timeout + AGENT_GRACE);
+    assert_eq!(sim.ceph.agent_gives_up, Some(start + timeout + AGENT_GRACE));
+    // Later writes on the same streams wait behind the first (in-order delivery).
+    assert!(sim.write_to(pg).is_err());
+    assert_eq!(sim.ceph.agent, lossy, "not given up yet");
+    sim.run_until(start + timeout + AGENT_GRACE, &mut rec)
+        .unwrap();
+    let _ = sim.write_to(pg);
+    assert_eq!(sim.ceph.agent, NodeId(1), "the next storage node's agent");
+    assert_eq!(sim.ceph.agent_gives_up, None);
+}
+
+/// A lossy link between the agent and the workstation alone: the write itself is done in
+/// time, but its answer is not in by the deadline and the grace, so the probe fails and the
+/// workstation gives up on that agent. A write slow for another reason (no loss) is answered,
+/// and the probe's own timeout judges it.
+#[test]
+fn the_agents_answer_counts_until_the_deadline_and_the_grace() {
+    let ms = Duration::from_millis;
+    // Four nodes, three copies: some groups have no OSD on node-1, the agent's node.
+    let mut sim = Sim::new(cluster(Profile::Bare, 4), 1);
+    let mut rec = Record::default();
+    sim.run_until(Duration::from_secs(5), &mut rec).unwrap();
+    let agent = NodeId(0);
+    let pg = (0..sim.ceph.pgs.len())
+        .find(|&g| !sim.ceph.pgs[g].contains(&agent))
+        .unwrap();
+    assert!(sim.write_to(pg).is_ok());
+    // No loss, a slow machine: the write is answered, slower than the deadline.
+    sim.model.machine.ceph_overhead = vec![ms(2_600)];
+    let l = sim.write_to(pg).unwrap();
+    assert!(l >= ms(2_600), "{l:?}");
+    sim.model.machine.ceph_overhead = Vec::new();
+    sim.inject(
+        &FaultKind::Netem {
+            delay: Duration::ZERO,
+            loss: 1.0,
+        },
+        agent,
+    )
+    .unwrap();
+    // The request loses six copies, found by the SACK of the stream's next message (it was
+    // used a moment ago): 6 × 200 ms, within the deadline; the OSDs lose none. The answer,
+    // 1.2 s after the stream's last one, loses six copies at 200 + 400 + 800 ms and then
+    // 1.2 s each: in at 6.2 s, past the 2.5 s the workstation waits.
+    let start = sim.now;
+    assert_eq!(
+        sim.write_to(pg),
+        Err("the agent's answer held up on a lossy link (past the deadline and grace)")
+    );
+    assert_eq!(sim.ceph.agent_gives_up, Some(start + ms(2_500)));
+}
+
+/// The probe's client is on the first storage node on the network, as the lab's probe goes
+/// to the next agent when one's node is gone.
+#[test]
+fn the_ceph_client_is_on_the_first_storage_node_on_the_network() {
+    let mut sim = Sim::new(cluster(Profile::Bare, 3), 1);
+    let mut rec = Record::default();
+    sim.run_until(Duration::from_secs(5), &mut rec).unwrap();
+    assert_eq!(sim.ceph_agent(), NodeId(0));
+    sim.inject(&FaultKind::PowerOff, NodeId(0)).unwrap();
+    assert_eq!(sim.ceph_agent(), NodeId(1));
+    assert_eq!(sim.ceph.agent, NodeId(1));
 }
