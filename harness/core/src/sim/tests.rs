@@ -480,3 +480,60 @@ fn the_ceph_client_is_on_the_first_storage_node_on_the_network() {
     assert_eq!(sim.ceph_agent(), NodeId(1));
     assert_eq!(sim.ceph.agent, NodeId(1));
 }
+
+/// A write or an answer that lands exactly on its deadline is in time, as on the lab: the
+/// agent fails a write only once more than the deadline has passed, a sample at the deadline
+/// counts as answered, and the workstation gives up on an agent only after the deadline and
+/// the grace.
+#[test]
+fn a_write_or_an_answer_exactly_at_its_deadline_is_in_time() {
+    let ms = Duration::from_millis;
+    let netem = FaultKind::Netem {
+        delay: Duration::ZERO,
+        loss: 1.0,
+    };
+    // The write: node-3 holds a copy of every group (three nodes, three copies) and loses
+    // every copy of its ack to the primary, six found one by one by the SACK of the stream's
+    // next message (the stream was used a moment ago): 1.2 s. The machine adds what makes
+    // the write take exactly the deadline.
+    let m = cluster(Profile::Bare, 3);
+    let (timeout, disk) = (m.probes.timeout, m.ceph.write_latency);
+    let mut sim = Sim::new(m, 1);
+    sim.run_until(Duration::from_secs(5), &mut Record::default())
+        .unwrap();
+    let lossy = NodeId(2);
+    let pg = (0..sim.ceph.pgs.len())
+        .find(|&g| sim.ceph.pgs[g][0] != lossy)
+        .unwrap();
+    assert!(sim.write_to(pg).is_ok());
+    sim.model.machine.ceph_overhead = vec![timeout - ms(1_200) - disk];
+    sim.inject(&netem, lossy).unwrap();
+    assert_eq!(sim.write_to(pg), Ok(timeout));
+
+    // The answer: the agent's node loses every copy; the request costs 1.2 s as above, the
+    // answer, 1.2 s after that stream's last message, 200 + 400 + 800 ms and 1.2 s three
+    // times: in 6.2 s after the write began. Deadlines set to meet it exactly.
+    let answer = |timeout: Duration| {
+        let mut m = cluster(Profile::Bare, 4);
+        m.probes.timeout = timeout;
+        m.machine.ceph_overhead = vec![Duration::ZERO];
+        let mut sim = Sim::new(m, 1);
+        sim.run_until(Duration::from_secs(5), &mut Record::default())
+            .unwrap();
+        let pg = (0..sim.ceph.pgs.len())
+            .find(|&g| !sim.ceph.pgs[g].contains(&NodeId(0)))
+            .unwrap();
+        assert!(sim.write_to(pg).is_ok());
+        sim.inject(&netem, NodeId(0)).unwrap();
+        (sim.write_to(pg), sim.ceph.agent_gives_up)
+    };
+    // The write's own 25 ms and the answer's 6.2 s end exactly at deadline + grace.
+    let (r, gave_up) = answer(ms(6_225) - AGENT_GRACE);
+    assert_eq!(r, Ok(disk + ms(1_200)));
+    assert_eq!(gave_up, None);
+    // The answer itself exactly at deadline + grace: the workstation has not given up (the
+    // probe fails: the write's 25 ms come on top).
+    let (r, gave_up) = answer(ms(6_200) - AGENT_GRACE);
+    assert!(r.is_err());
+    assert_eq!(gave_up, None);
+}
