@@ -99,17 +99,23 @@ fn a_full_queue_refuses_a_timer() {
     );
 }
 
+/// Thirty seconds of `m` at `seed`, probed.
+fn thirty_seconds(m: ClusterModel, seed: u64) -> Record {
+    let mut sim = Sim::new(m, seed);
+    let mut rec = Record::default();
+    sim.set_probing(true);
+    sim.run_until(Duration::from_secs(30), &mut rec).unwrap();
+    rec
+}
+
+/// Each answer time of `s` in `rec`, in order.
+fn latencies(rec: &Record, s: Service) -> Vec<Duration> {
+    rec.of(s).iter().map(|x| x.latency).collect()
+}
+
 #[test]
 fn answer_times_vary_by_probe_and_by_seed_and_move_nothing_else() {
-    let run = |seed| {
-        let mut sim = Sim::new(ClusterModel::seed(Profile::Kubernetes), seed);
-        let mut rec = Record::default();
-        sim.set_probing(true);
-        sim.run_until(Duration::from_secs(30), &mut rec).unwrap();
-        rec
-    };
-    let latencies =
-        |rec: &Record, s| -> Vec<Duration> { rec.of(s).iter().map(|x| x.latency).collect() };
+    let run = |seed| thirty_seconds(ClusterModel::seed(Profile::Kubernetes), seed);
     let (a, b) = (run(1), run(2));
     for s in Service::ALL {
         let l = latencies(&a, s);
@@ -307,15 +313,7 @@ fn only_the_changed_osds_groups_peer_each_at_its_own_moment() {
 #[test]
 fn measured_ceph_answer_times_go_into_every_write_and_nothing_else() {
     let ms = Duration::from_millis;
-    let run = |m: ClusterModel| {
-        let mut sim = Sim::new(m, 1);
-        let mut rec = Record::default();
-        sim.set_probing(true);
-        sim.run_until(Duration::from_secs(30), &mut rec).unwrap();
-        rec
-    };
-    let latencies =
-        |rec: &Record, s| -> Vec<Duration> { rec.of(s).iter().map(|x| x.latency).collect() };
+    let run = |m| thirty_seconds(m, 1);
     let base = run(ClusterModel::seed(Profile::Bare));
     let mut m = ClusterModel::seed(Profile::Bare);
     m.machine.ceph_overhead = vec![ms(700), ms(900)];
