@@ -172,6 +172,16 @@ pub struct Keepalived {
     pub nopreempt: bool,
     /// What `move-vip` adds to the target's priority (through keepalived's track file).
     pub move_vip_bonus: u8,
+    /// `vrrp_garp_master_delay`: a new master sends a second burst of gratuitous ARPs this
+    /// long after its first (and `vrrp_garp_lower_prio_delay`, which follows it, after
+    /// answering a lower priority's advert). Until then a client that followed a master which
+    /// stepped down keeps sending to it.
+    #[serde(default = "garp_master_delay")]
+    pub garp_master_delay: Duration,
+}
+
+fn garp_master_delay() -> Duration {
+    secs(5)
 }
 
 /// How HAProxy health-checks a backend server.
@@ -381,6 +391,36 @@ pub struct Machine {
     /// about a millisecond. The simulation draws each answer's own.
     #[serde(default = "answer_extra_mean")]
     pub answer_extra_mean: Duration,
+    /// From keepalived sending an advert until the peer's keepalived has handled it: each
+    /// draws 0 up to this. Two backups whose master-down timers run out closer together than
+    /// that both take over. The three VRRP figures come from the emulated guests (twelve
+    /// takeovers captured on the lab's bridge: a takeover's GARPs left 5-98 ms after its
+    /// advert, a cut-off holder answered an advert with GARPs 3-47 ms after it was sent,
+    /// adverts came 1.000-1.049 s apart, both backups took over in 3 of 12); real hardware is
+    /// faster in all three, and at a 200 ms probe only their ratios, which decide the races,
+    /// show.
+    #[serde(default = "vrrp_advert_transit")]
+    pub vrrp_advert_transit: Duration,
+    /// From a new master's first advert until its gratuitous ARPs leave (the VIP is added
+    /// first): each draws 0 up to this.
+    #[serde(default = "vrrp_garp_lag")]
+    pub vrrp_garp_lag: Duration,
+    /// How late a keepalived timer (the master's advert, a backup's master-down) may run
+    /// (the host scheduling it): each draws 0 up to this.
+    #[serde(default = "vrrp_timer_slack")]
+    pub vrrp_timer_slack: Duration,
+}
+
+fn vrrp_advert_transit() -> Duration {
+    ms(30)
+}
+
+fn vrrp_garp_lag() -> Duration {
+    ms(80)
+}
+
+fn vrrp_timer_slack() -> Duration {
+    ms(20)
 }
 
 fn data_rto() -> Duration {
@@ -485,6 +525,7 @@ impl Keepalived {
             check_weight: 2,
             nopreempt: false,
             move_vip_bonus: 60,
+            garp_master_delay: garp_master_delay(),
         }
     }
 }
@@ -671,6 +712,9 @@ impl ClusterModel {
                 ingress_overhead: Vec::new(),
                 ceph_overhead: Vec::new(),
                 answer_extra_mean: answer_extra_mean(),
+                vrrp_advert_transit: vrrp_advert_transit(),
+                vrrp_garp_lag: vrrp_garp_lag(),
+                vrrp_timer_slack: vrrp_timer_slack(),
             },
             versions: Versions {
                 kubernetes: "1.33.5".to_owned(),

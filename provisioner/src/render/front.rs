@@ -125,7 +125,12 @@ pub fn keepalived_conf(model: &ClusterModel, node: &Node) -> String {
     let k = &model.keepalived;
     let mut s = String::new();
     s.push_str("# Rendered by hadrill from the cluster model; do not edit.\n");
-    s.push_str("global_defs {\n    enable_script_security\n    script_user root\n}\n\n");
+    let _ = write!(
+        s,
+        "global_defs {{\n    enable_script_security\n    script_user root\n    \
+         vrrp_garp_master_delay {}\n}}\n\n",
+        secs(k.garp_master_delay)
+    );
     let _ = write!(
         s,
         "vrrp_script check_lb {{\n    script \"{script}\"\n    interval {interval}\n    \

@@ -223,10 +223,12 @@ impl Sim {
                 continue;
             }
             if Some(i) == master {
-                // keepalived started at some moment before the drill: a random advert phase.
-                self.become_master(i);
-                let g = self.keepalived.nodes[i.index()].gen + 1;
-                self.keepalived.nodes[i.index()].gen = g;
+                // keepalived took over at some moment before the drill: a random advert phase.
+                let v = &mut self.keepalived.nodes[i.index()];
+                v.state = Vrrp::Master;
+                v.gen += 1;
+                let g = v.gen;
+                self.garp(i);
                 let phase = jitter(&mut self.rngs.vrrp, self.model.keepalived.advert_int);
                 self.at(phase, vrrp::Event::Advert(i, g));
             } else {
@@ -307,7 +309,11 @@ impl Sim {
     fn owner(ev: Event) -> Option<NodeId> {
         match ev {
             Event::Vrrp(
-                vrrp::Event::Advert(i, _) | vrrp::Event::MasterDown(i, _) | vrrp::Event::Script(i),
+                vrrp::Event::Advert(i, _)
+                | vrrp::Event::MasterDown(i, _)
+                | vrrp::Event::Script(i)
+                | vrrp::Event::Heard { to: i, .. }
+                | vrrp::Event::Garp(i, _),
             )
             | Event::Etcd(etcd::Event::Campaign(i, _) | etcd::Event::Disrupt(i, _))
             | Event::Kube(kube::Event::Heartbeat(i))

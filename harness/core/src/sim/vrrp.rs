@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use provisioner::model::{NodeId, VrrpCheck};
 
+use super::rng::jitter;
 use super::{Broken, Sim, Vrrp};
 use crate::scenario::Daemon;
 
@@ -18,6 +19,25 @@ pub(super) enum Event {
     MasterDown(NodeId, u64),
     /// The check script runs.
     Script(NodeId),
+    /// An advert reaches keepalived on `to`, the machine's advert transit after it left.
+    Heard {
+        to: NodeId,
+        from: NodeId,
+        priority: u8,
+    },
+    /// A burst of gratuitous ARPs leaves the node.
+    Garp(NodeId, Burst),
+}
+
+/// Which of keepalived's bursts of gratuitous ARPs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Burst {
+    /// A takeover's: in the same call as its first advert, after the VIP is added (the
+    /// machine's GARP lag), so it leaves even if a peer's advert arrived in between.
+    Takeover,
+    /// `vrrp_garp_master_delay` after a takeover, or `vrrp_garp_lower_prio_delay` (the same by
+    /// default) after a lower priority's advert: sent only if the VIP is still set.
+    Delayed,
 }
 
 /// keepalived on every node (only proxies run it).
@@ -39,6 +59,9 @@ pub(super) struct Instance {
     pub(super) check_ok: bool,
     /// Priority added by `move-vip` (the track file), 0 otherwise.
     pub(super) prio_bonus: u8,
+    /// Until a takeover's GARPs have left: keepalived is one thread, so an advert arriving
+    /// meanwhile is handled only then.
+    pub(super) busy_until: Duration,
 }
 
 impl Keepalived {
@@ -50,6 +73,7 @@ impl Keepalived {
             stale_vip: false,
             check_ok: true,
             prio_bonus: 0,
+            busy_until: Duration::ZERO,
         };
         Keepalived {
             nodes: vec![instance; nodes],
@@ -69,6 +93,21 @@ impl Sim {
                 self.become_master(i);
             }
             Event::Script(i) => self.vrrp_script(i),
+            Event::Heard { to, from, priority } => {
+                let busy = self.keepalived.nodes[to.index()].busy_until;
+                if busy > self.now {
+                    self.at(busy - self.now, Event::Heard { to, from, priority });
+                } else {
+                    // keepalived stopped or in FAULT meanwhile ignores it (its state says so).
+                    self.receive_advert(to, from, priority);
+                }
+            }
+            Event::Garp(i, Burst::Takeover) => self.garp(i),
+            Event::Garp(i, Burst::Delayed) => {
+                if self.keepalived.nodes[i.index()].state == Vrrp::Master {
+                    self.garp(i);
+                }
+            }
             Event::Advert(..) | Event::MasterDown(..) => {}
         }
     }
@@ -88,20 +127,37 @@ impl Sim {
             .collect()
     }
 
+    /// The master's periodic advert.
     pub(super) fn advert(&mut self, i: NodeId) {
         if self.keepalived.nodes[i.index()].state != Vrrp::Master {
             return;
         }
-        let p = self.priority(i);
-        // One multicast frame: netem on the sender's egress drops it for every peer at once.
+        self.send_advert(i);
+        // keepalived re-arms the timer from the moment it ran, so each advert's lateness
+        // carries over to the next ones.
+        let late = jitter(&mut self.rngs.vrrp, self.model.machine.vrrp_timer_slack);
+        let g = self.keepalived.nodes[i.index()].gen;
+        self.at(self.model.keepalived.advert_int + late, Event::Advert(i, g));
+    }
+
+    /// One advert to every peer, heard there after the machine's advert transit.
+    fn send_advert(&mut self, i: NodeId) {
+        let priority = self.priority(i);
+        // One decision for every peer: netem on the sender's egress drops its frames alike.
         let lost = self.lost(i);
-        for j in self.vrrp_peers(i) {
-            if self.delivers(i, j) && !lost {
-                self.receive_advert(j, i, p);
+        for to in self.vrrp_peers(i) {
+            if self.delivers(i, to) && !lost {
+                let transit = jitter(&mut self.rngs.vrrp, self.model.machine.vrrp_advert_transit);
+                self.at(
+                    transit,
+                    Event::Heard {
+                        to,
+                        from: i,
+                        priority,
+                    },
+                );
             }
         }
-        let g = self.keepalived.nodes[i.index()].gen;
-        self.at(self.model.keepalived.advert_int, Event::Advert(i, g));
     }
 
     pub(super) fn receive_advert(&mut self, r: NodeId, s: NodeId, ps: u8) {
@@ -112,13 +168,23 @@ impl Sim {
                 let skew = self.model.vrrp_master_down(pr) - 3 * self.model.keepalived.advert_int;
                 self.arm_timer(r, skew);
             }
-            Vrrp::Backup if higher || self.model.keepalived.nopreempt => self.arm_master_down(r),
+            // keepalived accepts an advert of its own priority whatever the address (RFC 3768:
+            // "greater than or equal"); only a master compares addresses.
+            Vrrp::Backup if ps >= pr || self.model.keepalived.nopreempt => self.arm_master_down(r),
             Vrrp::Master if higher && !self.is_broken(Broken::MasterKeepsVip) => {
                 self.keepalived.nodes[r.index()].state = Vrrp::Backup;
                 self.arm_master_down(r);
             }
-            // A master hearing a lower priority forces a new election: adverts and a GARP burst.
-            Vrrp::Master => self.garp(r),
+            // A master hearing a lower priority forces a new election: an advert and a GARP
+            // burst at once, another burst `garp_master_delay` later.
+            Vrrp::Master if !higher => {
+                self.send_advert(r);
+                self.garp(r);
+                self.at(
+                    self.model.keepalived.garp_master_delay,
+                    Event::Garp(r, Burst::Delayed),
+                );
+            }
             _ => {}
         }
     }
@@ -128,20 +194,33 @@ impl Sim {
         self.arm_timer(i, d);
     }
 
+    /// Arms the master-down timer; it runs out up to the machine's timer slack late.
     pub(super) fn arm_timer(&mut self, i: NodeId, d: Duration) {
+        let slack = jitter(&mut self.rngs.vrrp, self.model.machine.vrrp_timer_slack);
         let v = &mut self.keepalived.nodes[i.index()];
         v.gen += 1;
         let g = v.gen;
-        self.at(d, Event::MasterDown(i, g));
+        self.at(d + slack, Event::MasterDown(i, g));
     }
 
+    /// A takeover: the first advert goes out at once (keepalived sends it first, so that an
+    /// old master drops the VIP), the gratuitous ARPs once the VIP is added, and a second
+    /// burst `garp_master_delay` later. Two backups whose timers run out closer together than
+    /// an advert's transit both take over; the one with the lower address steps down on
+    /// hearing the other, and the other answers its advert with GARPs only once its own
+    /// takeover is done. If the loser's GARPs still left last, clients follow it until a
+    /// second burst.
     pub(super) fn become_master(&mut self, i: NodeId) {
         let v = &mut self.keepalived.nodes[i.index()];
         v.state = Vrrp::Master;
         v.gen += 1;
         let g = v.gen;
-        self.garp(i);
         self.at(Duration::ZERO, Event::Advert(i, g));
+        let lag = jitter(&mut self.rngs.vrrp, self.model.machine.vrrp_garp_lag);
+        self.keepalived.nodes[i.index()].busy_until = self.now + lag;
+        self.at(lag, Event::Garp(i, Burst::Takeover));
+        let delayed = lag + self.model.keepalived.garp_master_delay;
+        self.at(delayed, Event::Garp(i, Burst::Delayed));
     }
 
     /// Gratuitous ARP: the client's neighbour entry follows the sender, if it hears it (ARP
