@@ -111,8 +111,11 @@ pub(super) enum SimCmd {
 }
 
 /// Simulation seeds whose median is the prediction and whose range is where one lab run
-/// can fall (a simulated run takes milliseconds; eleven seeds see the advert phase's spread).
-const SIM_SEEDS: u64 = 11;
+/// can fall. A simulated run takes milliseconds; eleven seeds saw the advert phase's spread,
+/// but a mode one run in ten falls into (both backups taking over, clients left on the one
+/// that stepped down for 5 s) is missing from eleven seeds one time in three, and then a lab
+/// run in it fails the gate: forty-one miss it about one time in seventy.
+const SIM_SEEDS: u64 = 41;
 /// Most runs of each scenario `compare` makes on a lab.
 pub(super) const COMPARE_RUNS_MAX: u32 = 20;
 /// Most schedules one `sim explore` runs (about ten minutes on two cores).
