@@ -15,7 +15,7 @@ use provisioner::model::{ClusterModel, Profile};
 
 mod catalogue;
 mod formulas;
-use formulas::{master_down, neighbour_kept, osd_marked_down_by, skew_time};
+use formulas::{clash, master_down, neighbour_kept, osd_marked_down_by, skew_time};
 
 /// Where the longest gap may lie, in seconds, and why.
 struct Band {
@@ -52,12 +52,6 @@ fn vip_moves(m: &ClusterModel) -> Band {
         down + clash(m) + m.probes.interval,
         "VRRP takeover after master_down (both backups: until the second GARP burst)",
     )
-}
-
-/// What two backups taking over at once can add: clients follow the one that steps down
-/// until the winner's second burst of gratuitous ARPs.
-fn clash(m: &ClusterModel) -> Duration {
-    m.keepalived.garp_master_delay + m.machine.vrrp_garp_lag
 }
 
 /// As [`vip_moves`] with two of three nodes dead: after the takeover HAProxy's rotation still

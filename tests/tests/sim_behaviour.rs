@@ -12,7 +12,7 @@ use harness::verdict::{Outcome, Verdict};
 use provisioner::model::{ClusterModel, Profile};
 
 mod formulas;
-use formulas::{master_down, neighbour_kept, osd_marked_down_by};
+use formulas::{clash, master_down, neighbour_kept, osd_marked_down_by};
 
 fn catalogue(name: &str) -> scenario::Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -70,7 +70,7 @@ fn vip_holder_power_off_moves_the_vip_within_the_vrrp_bound() {
         let g = gap(&r, Service::Api);
         // Both backups may take over at once, and clients may follow the one that steps down
         // until the winner's second GARP burst (or a probe may slip through in between).
-        let clash = (m.keepalived.garp_master_delay + m.machine.vrrp_garp_lag).as_secs_f64();
+        let clash = clash(&m).as_secs_f64();
         assert!(
             (lo..=hi + clash).contains(&g),
             "seed {seed}: api gap {g} s, not within {lo}..{hi}"
@@ -142,8 +142,7 @@ fn a_paused_vip_holder_loses_the_vip_then_wakes_as_master() {
     // the second GARP burst.
     let bound = master_down(&m, 102)
         + m.machine.vrrp_timer_slack
-        + m.keepalived.garp_master_delay
-        + m.machine.vrrp_garp_lag
+        + clash(&m)
         + m.probes.interval
         + m.probes.timeout;
     let mut stranded = 0;
@@ -245,7 +244,7 @@ fn bare_profile_api_is_etcd_through_haproxy() {
     // slipping through as the clients move: such a seed says nothing of the rotations.
     let (mut later, mut with, mut clashed) = (0, 0, 0);
     let m = ClusterModel::seed(Profile::Bare);
-    let clash = (m.keepalived.garp_master_delay + m.machine.vrrp_garp_lag).as_secs_f64();
+    let clash = clash(&m).as_secs_f64();
     for seed in 1..=20 {
         let (r, v) = drill_with(m.clone(), "kill-vip-holder", seed);
         assert!(v.is_empty());

@@ -48,3 +48,11 @@ pub fn neighbour_kept(m: &ClusterModel) -> Duration {
     let n = &m.machine;
     n.neigh_reachable * 3 / 2 + n.neigh_delay_probe + n.neigh_probes
 }
+
+/// What two backups taking over at once can add (keepalived: vrrp_garp_master_delay): clients
+/// that followed the one that steps down keep sending to it until the winner's second burst of
+/// gratuitous ARPs, garp_master_delay after its first, which left up to the GARPs' lag after
+/// its advert.
+pub fn clash(m: &ClusterModel) -> Duration {
+    m.keepalived.garp_master_delay + m.machine.vrrp_garp_lag
+}
