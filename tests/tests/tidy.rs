@@ -169,12 +169,13 @@ fn readme_and_ci_run_the_same_test_command() {
 
 /// Every timer of the simulator comes from the cluster model (so that the rendered configs,
 /// the outage budget and a search over settings see the same figures): no duration written
-/// as a number in harness/core/src/sim/, but in its tests.
+/// as a number in harness/core/src/sim/, but in its tests (sim/tests/).
 #[test]
 fn the_simulators_timers_come_from_the_model() {
-    let files: Vec<PathBuf> = sources(&root().join("harness/core/src/sim"))
+    let sim = root().join("harness/core/src/sim");
+    let files: Vec<PathBuf> = sources(&sim)
         .into_iter()
-        .filter(|f| !f.ends_with("tests.rs"))
+        .filter(|f| !f.starts_with(sim.join("tests")))
         .collect();
     assert!(files.len() >= 10, "{files:?}");
     let mut found = Vec::new();
@@ -204,4 +205,20 @@ fn the_simulators_timers_come_from_the_model() {
         "durations written as numbers:\n{}",
         found.join("\n")
     );
+}
+
+/// The simulator reads as protocol models a newcomer can find by name: no file of
+/// harness/core/src/sim/ (its tests included) over 500 lines (issue 16's bound).
+#[test]
+fn no_simulator_file_is_over_500_lines() {
+    let files = sources(&root().join("harness/core/src/sim"));
+    assert!(files.len() >= 10, "{files:?}");
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let n = std::fs::read_to_string(f).unwrap().lines().count();
+            (n > 500).then(|| format!("{}: {n} lines", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these:\n{}", long.join("\n"));
 }
