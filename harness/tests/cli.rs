@@ -207,9 +207,12 @@ fn plan_writes_every_file_and_the_plan() {
     assert!(out
         .join("hosts/node-3/etc/keepalived/keepalived.conf")
         .exists());
-    assert!(std::fs::read_to_string(out.join("plan.txt"))
-        .unwrap()
-        .contains("node-2"));
+    let plan = std::fs::read_to_string(out.join("plan.txt")).unwrap();
+    assert!(plan.contains("node-2"));
+    assert!(
+        !plan.contains("Not read by hadrill"),
+        "the embedded cluster has nothing unused"
+    );
     std::fs::remove_dir_all(out).unwrap();
 }
 
@@ -246,6 +249,14 @@ fn plan_reads_the_seed_inventory_for_both_profiles() {
         let cfg = std::fs::read_to_string(out.join("hosts/rice/etc/haproxy/haproxy.cfg")).unwrap();
         assert!(cfg.contains("192.168.1.100"));
         let plan = std::fs::read_to_string(out.join("plan.txt")).unwrap();
+        // What the inventory holds for Ansible alone is listed last, by name.
+        assert!(
+            plan.ends_with(
+                "kept for Ansible and your playbooks):\n#   all.vars.ansible_python_interpreter\n"
+            ),
+            "{}",
+            &plan[plan.len().saturating_sub(300)..]
+        );
         if profile == "kubernetes" {
             assert!(out
                 .join("hosts/opti/etc/kubernetes/hadrill/kubeadm-init.yaml")
@@ -266,7 +277,7 @@ fn bad_cluster_and_lab_input_is_one_line_and_exit_2() {
     let inv = dir.join("inv.yml");
     std::fs::write(
         &inv,
-        "all:\n  children:\n    kube:\n      hosts:\n        a: {ansible_host: 10.1.1.1}\n    mastres: {}\n",
+        "all:\n  children:\n    kube:\n      hosts:\n        a: {ansible_host: 10.1.1.1}\n    kube-mastr: {}\n",
     )
     .unwrap();
     let home = dir.join("home");
@@ -286,7 +297,7 @@ fn bad_cluster_and_lab_input_is_one_line_and_exit_2() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["plan", "--inventory", i, "--out", "/nonexistent/x"],
-            "all.children.mastres: unknown group",
+            "all.children.kube-mastr: unknown group `kube-mastr`: did you mean kube-master?",
         ),
         (
             vec!["provision", "--inventory", "/nonexistent/inv.yml"],

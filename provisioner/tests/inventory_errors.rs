@@ -102,18 +102,15 @@ fn yaml_errors() {
 
 #[test]
 fn ansible_structure_errors() {
+    // A host in no group of hadrill's is kept for the playbooks, but is no node.
     check_refused(
         "all:\n  hosts: {a: {}}\n",
-        "all.hosts: hosts belong in groups",
+        "all.children: no hosts in the groups hadrill reads",
     );
-    check_refused("all:\n  vars: {}\n", "all.children: missing");
+    check_refused("all:\n  vars: {}\n", "all.children: no hosts");
     check_refused(
         &seed("    proxy:", "    \"pro\\u001bxy\":"),
-        r"unknown group `pro\u{1b}xy`",
-    );
-    check_refused(
-        &seed("    vip:\n", "    vip:\n      children: {}\n"),
-        "nested groups are not supported",
+        r"`pro\u{1b}xy` is not a group name",
     );
     check_refused(
         &seed(
@@ -134,8 +131,8 @@ fn ansible_structure_errors() {
         "a host variable, not a cluster one",
     );
     check_refused(
-        &seed(OPTI, "        opti:\n          colour: blue\n"),
-        "unknown host variable `colour`",
+        &seed(OPTI, "        opti:\n          \"col our\": blue\n"),
+        "opti.col our: `col our` is not a variable name",
     );
     check_refused(
         &seed(OPTI, "        opti:\n          ansible_host: [1]\n"),
@@ -166,6 +163,34 @@ fn ansible_structure_errors() {
             "    kube-master:\n      hosts:\n        opti:\n          ansible_host: 192.168.1.12\n",
         ),
         "differs from the value given in another group",
+    );
+}
+
+/// Groups of any depth and host ranges, refused where Ansible would refuse them or where a
+/// typo would take a role from a host.
+#[test]
+fn ansible_group_and_range_errors() {
+    check_refused(
+        &seed("    proxy:", "    proxies:"),
+        "all.children.proxies: unknown group `proxies`: did you mean proxy?",
+    );
+    check_refused(
+        &seed(
+            "    vip:\n",
+            "    vip:\n      children: {kube: {children: {vip: }}}\n",
+        ),
+        "is a child of itself",
+    );
+    check_refused(
+        &seed(
+            OPTI,
+            "        node[3:1]:\n          ansible_host: 192.168.1.11\n",
+        ),
+        "all.children.kube.hosts.node[3:1]: `node[3:1]`: a range's end comes before its start",
+    );
+    check_refused(
+        &seed(OPTI, "        node[0:99999]:\n"),
+        "a range of more than 1024 hosts",
     );
 }
 

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use provisioner::model::{ClusterModel, Profile};
 
-use super::{default_kubeconfig, lab_model, load_inventory, runtime, Hosts};
+use super::{default_kubeconfig, lab_model, read_inventory, runtime, Hosts};
 use crate::lab::state::LabDir;
 
 #[derive(Debug, Args)]
@@ -59,12 +59,15 @@ pub(super) enum ImageCmd {
 }
 
 pub(super) fn plan(a: &PlanArgs) -> Result<u8> {
-    let model = match &a.inventory {
-        Some(path) => load_inventory(path, a.profile)?,
-        None => ClusterModel::seed(a.profile),
+    let (model, unused) = match &a.inventory {
+        Some(path) => {
+            let inv = read_inventory(path, a.profile)?;
+            (inv.model, inv.unused)
+        }
+        None => (ClusterModel::seed(a.profile), Vec::new()),
     };
     let mut out = provisioner::outdir::OutDir::open(&a.out)?;
-    provisioner::plan::write_out(&model, &mut out)
+    provisioner::plan::write_out(&model, &unused, &mut out)
         .and_then(|()| out.finish(None))
         .context("cannot write the plan")?;
     let n = provisioner::plan::plan(&model).steps.len();

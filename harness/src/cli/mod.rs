@@ -114,12 +114,17 @@ fn lab_model(name: &str, profile: Option<Profile>) -> Result<(ClusterModel, LabD
 }
 
 /// Reads an inventory, printing its warnings once each on stderr.
-fn load_inventory(path: &Path, profile: Profile) -> Result<ClusterModel> {
+fn read_inventory(path: &Path, profile: Profile) -> Result<provisioner::inventory::Inventory> {
     let inv = provisioner::inventory::load(path, profile)?;
     for w in &inv.warnings {
         eprintln!("hadrill: warning: {}: {w}", path.display());
     }
-    Ok(inv.model)
+    Ok(inv)
+}
+
+/// An inventory's cluster, its warnings printed once each on stderr.
+fn load_inventory(path: &Path, profile: Profile) -> Result<ClusterModel> {
+    read_inventory(path, profile).map(|inv| inv.model)
 }
 
 /// The runtime for commands that talk to hosts.

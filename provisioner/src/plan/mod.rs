@@ -369,6 +369,7 @@ pub fn plan_txt(plan: &Plan) -> String {
 /// an output folder (which removes what an earlier plan wrote there and this one does not).
 pub fn write_out(
     model: &ClusterModel,
+    unused: &[String],
     out: &mut crate::outdir::OutDir,
 ) -> Result<(), crate::outdir::Error> {
     for file in render::render(model) {
@@ -377,7 +378,26 @@ pub fn write_out(
             .join(file.path.trim_start_matches('/'));
         out.write(target, file.content.as_bytes())?;
     }
-    out.write("plan.txt", plan_txt(&plan(model)).as_bytes())
+    let mut txt = plan_txt(&plan(model));
+    txt.push_str(&unused_txt(unused));
+    out.write("plan.txt", txt.as_bytes())
+}
+
+/// plan.txt's last block: what the inventory holds that hadrill does not read (its
+/// [`crate::inventory::Inventory::unused`], names only), so that a typo is seen; empty when
+/// there is nothing.
+pub fn unused_txt(unused: &[String]) -> String {
+    if unused.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(
+        "# Not read by hadrill ({} in the inventory, kept for Ansible and your playbooks):\n",
+        unused.len()
+    );
+    for u in unused {
+        let _ = writeln!(s, "#   {u}");
+    }
+    s
 }
 
 #[cfg(test)]

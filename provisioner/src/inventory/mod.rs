@@ -1,8 +1,10 @@
-//! Inventories: the seed's Ansible-style YAML, or hadrill's native form, into a [`ClusterModel`].
+//! Inventories: an Ansible inventory as Ansible reads it, or hadrill's native form, into a
+//! [`ClusterModel`].
 //!
-//! Two readers feed one `Spec` (hosts with their groups and variables, cluster options), and
-//! one builder checks it and fills the model. The Ansible form is read as it is
-//! (`all.children.GROUP.hosts.HOST` with `ansible_host`); in the native form the groups that
+//! Two readers feed one `Spec` (hosts with their groups and variables, cluster options, what
+//! hadrill does not read), and one builder checks it and fills the model. The Ansible form is
+//! read as it is (`ansible`: `all.children.GROUP.hosts.HOST` with `ansible_host`, groups nested
+//! to any depth, host ranges, variables of any name); in the native form the groups that
 //! can be derived are computed, not typed twice: `kube` is every node, `zero-master` the first
 //! master, `other-master` the rest. In the Ansible form the VIP is the one host of the `vip`
 //! group; `all.vars.vip` (and `vip_name`) give it when there is no such group, and are refused
@@ -36,6 +38,10 @@ pub struct Inventory {
     pub model: ClusterModel,
     /// Doubts that do not stop the run, one printable line each.
     pub warnings: Vec<String>,
+    /// What the inventory holds that hadrill does not read (Ansible groups, hosts and
+    /// variables for the user's playbooks), by field, one printable line each; plan.txt lists
+    /// them. Names only: a value may be a secret.
+    pub unused: Vec<String>,
 }
 
 /// An inventory that could not be read or checked.
@@ -273,6 +279,8 @@ struct Spec {
     /// Whether masters also run workloads (the seed's design: every node a worker).
     masters_schedulable: bool,
     warnings: Vec<String>,
+    /// Groups, hosts and variables hadrill does not read, by field.
+    unused: Vec<String>,
 }
 
 /// A field path and what is wrong there.
@@ -304,438 +312,21 @@ pub fn parse(path: &Path, text: &str, profile: Profile) -> Result<Inventory, Err
     let top: IndexMap<String, serde_json::Value> = yaml::from_str(text).map_err(from_yaml)?;
     let spec = if top.contains_key("all") {
         let root: ansible::Root = yaml::from_str(text).map_err(from_yaml)?;
-        ansible::spec(&root).map_err(invalid)?
+        let tree = ansible::tree(&root).map_err(invalid)?;
+        ansible::spec(&tree).map_err(invalid)?
     } else {
         let root: native::Root = yaml::from_str(text).map_err(from_yaml)?;
         native::spec(root).map_err(invalid)?
     };
     let base = path.parent().unwrap_or(Path::new("."));
     let mut inventory = build(spec, profile, base).map_err(invalid)?;
-    for w in &mut inventory.warnings {
+    for w in inventory.warnings.iter_mut().chain(&mut inventory.unused) {
         *w = text::one_line(w);
     }
     Ok(inventory)
 }
 
-mod ansible {
-    //! The seed's form: `all: {vars, children: {GROUP: {hosts: {HOST: {ansible_host}}}}}`.
-    use super::*;
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub(super) struct Root {
-        pub all: GroupDoc,
-    }
-
-    #[derive(Debug, Default, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub(super) struct GroupDoc {
-        #[serde(default)]
-        pub vars: Option<IndexMap<String, serde_json::Value>>,
-        #[serde(default)]
-        pub hosts: Option<Hosts>,
-        #[serde(default)]
-        pub children: Option<IndexMap<String, Option<GroupDoc>>>,
-    }
-
-    type Vars = IndexMap<String, serde_json::Value>;
-
-    /// `hosts:` is a map of hosts to their vars, or (as in the seed's `worker: {hosts: andy}`)
-    /// a single host name.
-    #[derive(Debug)]
-    pub(super) enum Hosts {
-        One(String),
-        Map(IndexMap<String, Option<Vars>>),
-    }
-
-    /// By hand rather than `untagged`, so that a wrong value is told what is expected.
-    impl<'de> Deserialize<'de> for Hosts {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct Visitor;
-            impl<'de> serde::de::Visitor<'de> for Visitor {
-                type Value = Hosts;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a host name or a mapping of host names to their variables")
-                }
-                fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Hosts, E> {
-                    Ok(Hosts::One(s.to_owned()))
-                }
-                fn visit_map<A: serde::de::MapAccess<'de>>(
-                    self,
-                    map: A,
-                ) -> Result<Hosts, A::Error> {
-                    let d = serde::de::value::MapAccessDeserializer::new(map);
-                    Deserialize::deserialize(d).map(Hosts::Map)
-                }
-            }
-            d.deserialize_any(Visitor)
-        }
-    }
-
-    pub(super) fn spec(root: &Root) -> Result<Spec, Field> {
-        let mut spec = Spec {
-            masters_schedulable: true,
-            ..Spec::default()
-        };
-        let all = &root.all;
-        if let Some(vars) = &all.vars {
-            let (opts, defaults, warnings) = split_vars("all.vars", vars)?;
-            spec.options = opts;
-            spec.defaults = defaults;
-            spec.warnings = warnings;
-        }
-        if all.hosts.is_some() {
-            return Err((
-                "all.hosts".into(),
-                "hosts belong in groups under all.children".into(),
-            ));
-        }
-        let children = all.children.as_ref().ok_or_else(|| {
-            (
-                "all.children".into(),
-                "missing (the groups kube, kube-master, proxy, storage, vip)".into(),
-            )
-        })?;
-        for (name, group) in children {
-            let field = format!("all.children.{name}");
-            let g = Group::parse(name).ok_or_else(|| {
-                let known: Vec<&str> = Group::ALL.iter().map(|g| g.as_str()).collect();
-                (
-                    field.clone(),
-                    format!(
-                        "unknown group {} (expected {})",
-                        shown(name),
-                        known.join(", ")
-                    ),
-                )
-            })?;
-            let Some(group) = group else { continue };
-            if group.children.is_some() {
-                return Err((
-                    format!("{field}.children"),
-                    "nested groups are not supported".into(),
-                ));
-            }
-            let group_vars = match &group.vars {
-                Some(vars) => group_vars(&format!("{field}.vars"), vars, &mut spec.warnings)?,
-                None => HostVars::default(),
-            };
-            add_group(&mut spec, g, &field, group.hosts.as_ref(), &group_vars)?;
-        }
-        vip_from_vars(&mut spec)?;
-        Ok(spec)
-    }
-
-    /// `all.vars.vip` and `vip_name`: the VIP when there is no `vip` group; with one, they
-    /// must say what it says.
-    fn vip_from_vars(spec: &mut Spec) -> Result<(), Field> {
-        let o = &spec.options;
-        if let Some(text) = &o.vip {
-            let addr = parse_ipv4(text).map_err(|m| ("all.vars.vip".to_owned(), m))?;
-            match &spec.vip {
-                None => {
-                    spec.vip = Some(VipSpec {
-                        name: o.vip_name.clone(),
-                        name_field: "all.vars.vip_name".into(),
-                        address: text.clone(),
-                        field: "all.vars.vip".into(),
-                    });
-                    return Ok(());
-                }
-                Some(v) if parse_ipv4(&v.address).is_ok_and(|a| a != addr) => {
-                    return Err((
-                        "all.vars.vip".into(),
-                        format!(
-                            "{} differs from the vip group's address {}: give the VIP once",
-                            shown(text),
-                            shown(&v.address)
-                        ),
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        match (&spec.vip, &o.vip_name) {
-            (None, Some(_)) => Err((
-                "all.vars.vip_name".into(),
-                "names a VIP that is not given (no vip group, no all.vars.vip)".into(),
-            )),
-            (Some(v), Some(n)) if v.name.as_ref() != Some(n) => Err((
-                "all.vars.vip_name".into(),
-                format!(
-                    "{} differs from the vip group's host name {}: give the VIP once",
-                    shown(n),
-                    shown(v.name.as_deref().unwrap_or_default())
-                ),
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    fn add_group(
-        spec: &mut Spec,
-        g: Group,
-        field: &str,
-        hosts: Option<&Hosts>,
-        group_vars: &HostVars,
-    ) -> Result<(), Field> {
-        let entries: Vec<(String, Option<&Vars>)> = match hosts {
-            None => Vec::new(),
-            Some(Hosts::One(name)) => vec![(name.clone(), None)],
-            Some(Hosts::Map(m)) => m.iter().map(|(k, v)| (k.clone(), v.as_ref())).collect(),
-        };
-        for (name, vars) in entries {
-            let hfield = format!("{field}.hosts.{name}");
-            let kind = if g == Group::Vip {
-                Kind::DnsName
-            } else {
-                Kind::HostName
-            };
-            kind.check(&name).map_err(|m| (hfield.clone(), m))?;
-            let vars = match vars {
-                Some(v) => host_vars(&hfield, v)?,
-                None => HostVars::default(),
-            };
-            if g == Group::Vip {
-                add_vip(spec, name, &hfield, vars)?;
-                continue;
-            }
-            let pos = spec.hosts.iter().position(|h| h.name == name);
-            let i = pos.unwrap_or_else(|| {
-                spec.hosts.push(HostSpec {
-                    name: name.clone(),
-                    field: hfield.clone(),
-                    vars: HostVars {
-                        field: hfield.clone(),
-                        ..HostVars::default()
-                    },
-                    group_vars: Vec::new(),
-                    groups: BTreeSet::new(),
-                });
-                spec.hosts.len() - 1
-            });
-            let host = &mut spec.hosts[i];
-            host.groups.insert(g);
-            merge(&mut host.vars, vars, &hfield)?;
-            host.group_vars.push(group_vars.clone());
-        }
-        Ok(())
-    }
-
-    /// The one host of the `vip` group: its name is the VIP's DNS name, its address the VIP.
-    fn add_vip(spec: &mut Spec, name: String, field: &str, vars: HostVars) -> Result<(), Field> {
-        if spec.vip.is_some() {
-            return Err((field.to_owned(), "the vip group holds one address".into()));
-        }
-        let address = vars.address.ok_or_else(|| {
-            (
-                format!("{field}.ansible_host"),
-                "missing: the VIP's address".into(),
-            )
-        })?;
-        spec.vip = Some(VipSpec {
-            name: Some(name),
-            name_field: field.to_owned(),
-            address,
-            field: format!("{field}.ansible_host"),
-        });
-        Ok(())
-    }
-
-    /// Vars of one group: host settings for its hosts; cluster options belong in `all.vars`.
-    fn group_vars(field: &str, vars: &Vars, warnings: &mut Vec<String>) -> Result<HostVars, Field> {
-        let mut host = IndexMap::new();
-        for (k, v) in vars {
-            if Options::KEYS.contains(&k.as_str()) {
-                return Err((
-                    format!("{field}.{k}"),
-                    "a cluster option: put it in all.vars".into(),
-                ));
-            } else if k.starts_with("ansible_") || k == "storage_devices" {
-                host.insert(k.clone(), v.clone());
-            } else {
-                warnings.push(format!("{field}.{k}: unknown variable, ignored"));
-            }
-        }
-        let hv = host_vars(field, &host)?;
-        if hv.address.is_some() {
-            return Err((
-                format!("{field}.ansible_host"),
-                "a host variable, not a group one".into(),
-            ));
-        }
-        Ok(hv)
-    }
-
-    /// Merges vars given for the same host in another group; a conflicting value is an error.
-    fn merge(into: &mut HostVars, from: HostVars, field: &str) -> Result<(), Field> {
-        fn one<T: PartialEq + Clone>(
-            a: &mut Option<T>,
-            b: Option<T>,
-            f: &str,
-            key: &str,
-        ) -> Result<(), Field> {
-            match (a.as_ref(), b) {
-                (Some(x), Some(y)) if *x != y => Err((
-                    format!("{f}.{key}"),
-                    "differs from the value given in another group".into(),
-                )),
-                (None, Some(y)) => {
-                    *a = Some(y);
-                    Ok(())
-                }
-                _ => Ok(()),
-            }
-        }
-        one(&mut into.address, from.address, field, "ansible_host")?;
-        one(&mut into.user, from.user, field, "ansible_user")?;
-        one(&mut into.port, from.port, field, "ansible_port")?;
-        one(
-            &mut into.key,
-            from.key,
-            field,
-            "ansible_ssh_private_key_file",
-        )?;
-        one(
-            &mut into.storage_devices,
-            from.storage_devices,
-            field,
-            "storage_devices",
-        )
-    }
-
-    /// A host's (or a group's, or `all`'s) variables, each checked against its kind.
-    fn host_vars(field: &str, vars: &Vars) -> Result<HostVars, Field> {
-        let mut hv = HostVars {
-            field: field.to_owned(),
-            ..HostVars::default()
-        };
-        for (k, v) in vars {
-            let f = format!("{field}.{k}");
-            let checked = |kind: Kind| {
-                let s = string(&f, v)?;
-                kind.check(&s).map(|()| s).map_err(|m| (f.clone(), m))
-            };
-            match k.as_str() {
-                "ansible_host" => hv.address = Some(string(&f, v)?),
-                "ansible_user" => hv.user = Some(checked(Kind::UserName)?),
-                "ansible_port" => hv.port = Some(port(&f, v)?),
-                "ansible_ssh_private_key_file" => hv.key = Some(checked(Kind::KeyPath)?),
-                "storage_devices" => hv.storage_devices = Some(devices(&f, v)?),
-                // Ansible's own variables (ansible_python_interpreter, …) are not hadrill's;
-                // a key that is no variable name is a typo, not one of them.
-                other if other.starts_with("ansible_") && variable_name(other) => {}
-                other if other.starts_with("ansible_") => {
-                    return Err((
-                        f.clone(),
-                        format!(
-                            "{} is not a variable name (letters, digits, _)",
-                            shown(other)
-                        ),
-                    ))
-                }
-                other => {
-                    return Err((
-                        f.clone(),
-                        format!("unknown host variable {} (ansible_host, ansible_user, ansible_port, ansible_ssh_private_key_file, storage_devices)", shown(other)),
-                    ))
-                }
-            }
-        }
-        Ok(hv)
-    }
-
-    /// Splits `vars` into cluster options, SSH defaults and warnings about unknown keys.
-    fn split_vars(field: &str, vars: &Vars) -> Result<(Options, HostVars, Vec<String>), Field> {
-        let mut opts = serde_json::Map::new();
-        let mut ssh = IndexMap::new();
-        let mut warnings = Vec::new();
-        for (k, v) in vars {
-            if Options::KEYS.contains(&k.as_str()) {
-                opts.insert(k.clone(), v.clone());
-            } else if k.starts_with("ansible_") {
-                ssh.insert(k.clone(), v.clone());
-            } else {
-                warnings.push(format!("{field}.{k}: unknown variable, ignored"));
-            }
-        }
-        let options: Options = yaml::from_value(serde_json::Value::Object(opts)).map_err(|e| {
-            (
-                format!("{field}.{}", e.field).replace(".(document)", ""),
-                e.message,
-            )
-        })?;
-        options.check(Form::Ansible)?;
-        let defaults = host_vars(field, &ssh)?;
-        if defaults.address.is_some() {
-            return Err((
-                format!("{field}.ansible_host"),
-                "a host variable, not a cluster one".into(),
-            ));
-        }
-        Ok((options, defaults, warnings))
-    }
-
-    /// An Ansible variable name: a letter or `_`, then letters, digits and `_`.
-    fn variable_name(k: &str) -> bool {
-        k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    }
-
-    /// What a value holds, for "expected …, found …".
-    fn found(v: &serde_json::Value) -> String {
-        match v {
-            serde_json::Value::Null => "nothing".into(),
-            serde_json::Value::Bool(b) => b.to_string(),
-            serde_json::Value::Number(n) => n.to_string(),
-            serde_json::Value::String(s) => shown(s),
-            serde_json::Value::Array(_) => "a list".into(),
-            serde_json::Value::Object(_) => "a mapping".into(),
-        }
-    }
-
-    fn string(f: &str, v: &serde_json::Value) -> Result<String, Field> {
-        match v {
-            serde_json::Value::String(s) => Ok(s.clone()),
-            serde_json::Value::Number(n) => Ok(n.to_string()),
-            other => Err((
-                f.to_owned(),
-                format!("expected a string, found {}", found(other)),
-            )),
-        }
-    }
-
-    fn port(f: &str, v: &serde_json::Value) -> Result<u16, Field> {
-        let s = string(f, v)?;
-        let p = s.parse::<u16>().map_err(|_| {
-            (
-                f.to_owned(),
-                format!("{} is not a TCP port (1–65535)", shown(&s)),
-            )
-        })?;
-        check_port(p).map(|()| p).map_err(|m| (f.to_owned(), m))
-    }
-
-    /// A list of device paths (or one path), each an absolute path, none twice.
-    fn devices(f: &str, v: &serde_json::Value) -> Result<Vec<String>, Field> {
-        let list = match v {
-            serde_json::Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, x)| string(&format!("{f}[{i}]"), x))
-                .collect::<Result<Vec<_>, _>>()?,
-            serde_json::Value::String(s) => vec![s.clone()],
-            other => {
-                return Err((
-                    f.to_owned(),
-                    format!("expected a list of device paths, found {}", found(other)),
-                ))
-            }
-        };
-        model::check_devices(&list).map_err(|(i, m)| (format!("{f}[{i}]"), m))?;
-        Ok(list)
-    }
-}
+mod ansible;
 
 mod native {
     //! hadrill's own form: `cluster:` options, `ssh:` defaults, `nodes:` with their roles.
@@ -857,6 +448,7 @@ mod native {
             },
             masters_schedulable: root.masters_schedulable,
             warnings: Vec::new(),
+            unused: Vec::new(),
         })
     }
 
@@ -915,18 +507,9 @@ fn build(spec: Spec, profile: Profile, base: &Path) -> Result<Inventory, Field> 
         defaults,
         masters_schedulable,
         mut warnings,
+        unused,
     } = spec;
-    if hosts.is_empty() {
-        return Err((form.hosts().into(), "no hosts".into()));
-    }
-    if hosts.len() > model::NODES_MAX {
-        let n = hosts.len();
-        return Err((
-            form.hosts().into(),
-            format!("{n} hosts: at most {}", model::NODES_MAX),
-        ));
-    }
-    check_groups(&hosts)?;
+    check_hosts(form, &hosts)?;
     let vip = vip.ok_or_else(|| {
         (
             "all.children.vip".to_owned(),
@@ -973,7 +556,11 @@ fn build(spec: Spec, profile: Profile, base: &Path) -> Result<Inventory, Field> 
         .check()
         .map_err(|e| (names.field(e.field), e.message))?;
     warnings.extend(doubts(&model));
-    Ok(Inventory { model, warnings })
+    Ok(Inventory {
+        model,
+        warnings,
+        unused,
+    })
 }
 
 /// Where an inventory wrote what [`ClusterModel::check`] refers to.
@@ -1035,6 +622,21 @@ fn parse_ipv4(text: &str) -> Result<Ipv4Addr, String> {
 }
 
 /// Group rules that hold whatever the form: masters, zero-master and other-master agree.
+/// Between one and [`model::NODES_MAX`] hosts, in groups that make a cluster.
+fn check_hosts(form: Form, hosts: &[HostSpec]) -> Result<(), Field> {
+    if hosts.is_empty() {
+        return Err((form.hosts().into(), "no hosts".into()));
+    }
+    if hosts.len() > model::NODES_MAX {
+        let n = hosts.len();
+        return Err((
+            form.hosts().into(),
+            format!("{n} hosts: at most {}", model::NODES_MAX),
+        ));
+    }
+    check_groups(hosts)
+}
+
 fn check_groups(hosts: &[HostSpec]) -> Result<(), Field> {
     let has = |h: &HostSpec, g: Group| h.groups.contains(&g);
     let masters: Vec<&HostSpec> = hosts.iter().filter(|h| has(h, Group::KubeMaster)).collect();
@@ -1252,8 +854,8 @@ fn doubts(model: &ClusterModel) -> Vec<String> {
 mod tests {
     use super::*;
 
-    const SEED: &str = include_str!("../examples/seed-inventory.yml");
-    const NATIVE: &str = include_str!("../examples/native-inventory.yml");
+    const SEED: &str = include_str!("../../examples/seed-inventory.yml");
+    const NATIVE: &str = include_str!("../../examples/native-inventory.yml");
 
     fn ok(text: &str) -> Inventory {
         parse(Path::new("inv.yml"), text, Profile::Bare).unwrap_or_else(|e| panic!("{e}"))
@@ -1338,7 +940,7 @@ mod tests {
         );
         check_err(
             &SEED.replace("    proxy:", "    proxies:"),
-            "all.children.proxies: unknown group `proxies`",
+            "all.children.proxies: unknown group `proxies`: did you mean proxy?",
         );
         check_err(
             &SEED.replace("        opti:\n          ansible_host: 192.168.1.11\n", "        opti:\n          ansible_host: 192.168.1.11\n          storage_devices: []\n"),
@@ -1396,11 +998,28 @@ mod tests {
             w.iter().any(|w| w.contains("2 masters: an even number")),
             "{w:?}"
         );
-        let w = ok(&SEED.replace("python3\n", "python3\n    colour: blue\n")).warnings;
+        // A variable hadrill does not read is kept and listed, not warned about, unless it
+        // is a letter or two from one that hadrill reads.
+        let inv = ok(&SEED.replace(
+            "python3\n",
+            "python3\n    colour: blue\n    ansible_usr: x\n",
+        ));
         assert!(
-            w.iter()
-                .any(|w| w == "all.vars.colour: unknown variable, ignored"),
-            "{w:?}"
+            inv.unused.iter().any(|u| u == "all.vars.colour"),
+            "{:?}",
+            inv.unused
+        );
+        assert!(
+            !inv.warnings.iter().any(|w| w.contains("colour")),
+            "{:?}",
+            inv.warnings
+        );
+        assert!(
+            inv.warnings
+                .iter()
+                .any(|w| w == "all.vars.ansible_usr: not a variable hadrill reads; did you mean ansible_user?"),
+            "{:?}",
+            inv.warnings
         );
     }
 

@@ -1,0 +1,253 @@
+//! Ansible inventories as their owners write them (issue 17): the seed's own four-node file
+//! with its playbooks' variables, groups nested under groups, host ranges, groups and
+//! variables hadrill does not read. Each is read as Ansible reads it, and what hadrill does
+//! not use is listed, not refused.
+
+use std::path::Path;
+
+use provisioner::inventory::{self, Inventory};
+use provisioner::model::Profile;
+
+const SEED: &str = include_str!("../examples/seed-inventory.yml");
+
+fn ok(text: &str) -> Inventory {
+    let inv = inventory::parse(Path::new("inv.yml"), text, Profile::Bare)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    // The kubernetes profile reads the same file the same way.
+    let k = inventory::parse(Path::new("inv.yml"), text, Profile::Kubernetes).unwrap();
+    assert_eq!(k.unused, inv.unused);
+    inv
+}
+
+fn refused(text: &str) -> String {
+    inventory::parse(Path::new("inv.yml"), text, Profile::Bare)
+        .map(|_| ())
+        .expect_err(text)
+        .to_string()
+}
+
+/// The role flags of a node: (control plane, worker, proxy, storage).
+fn roles(inv: &Inventory, name: &str) -> (bool, bool, bool, bool) {
+    let m = &inv.model;
+    let n = m.node(m.node_by_name(name).unwrap_or_else(|| panic!("no {name}")));
+    (n.control_plane, n.worker, n.proxy, n.storage())
+}
+
+/// The storage nodes, by name.
+fn storage(inv: &Inventory) -> Vec<&str> {
+    let nodes = inv.model.nodes.iter();
+    nodes
+        .filter(|n| n.storage())
+        .map(|n| n.name.as_str())
+        .collect()
+}
+
+/// The seed's inventory.yml as its repository has it last: a fourth, worker-only host `andy`
+/// given as a plain string (`hosts: andy`), and an `os_release` per host for the playbooks.
+fn seed_as_upstream() -> String {
+    let mut text = SEED.to_owned();
+    for (host, addr, release) in [
+        ("opti", "11", "cosmic"),
+        ("congratulations", "8", "cosmic"),
+        ("rice", "10", "cosmic"),
+    ] {
+        let from = format!("        {host}:\n          ansible_host: 192.168.1.{addr}\n");
+        assert!(text.contains(&from), "{from}");
+        let to = format!("{from}          os_release: {release}\n");
+        text = text.replacen(&from, &to, 1);
+    }
+    text = text.replacen(
+        "          os_release: cosmic\n    kube-master:",
+        "          os_release: cosmic\n        andy:\n          ansible_host: 192.168.1.7\n          os_release: disco\n    kube-master:",
+        1,
+    );
+    text.replacen(
+        "    proxy:\n",
+        "    worker:\n      hosts:\n        andy\n    proxy:\n",
+        1,
+    )
+}
+
+#[test]
+fn the_seeds_own_inventory_plans_as_it_is() {
+    let text = seed_as_upstream();
+    assert_eq!(text.matches("os_release").count(), 4, "{text}");
+    let inv = ok(&text);
+    let names: Vec<&str> = inv.model.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["opti", "congratulations", "rice", "andy"]);
+    assert_eq!(roles(&inv, "andy"), (false, true, false, false));
+    assert_eq!(roles(&inv, "rice"), (true, true, true, true));
+    assert_eq!(
+        inv.unused,
+        [
+            "all.vars.ansible_python_interpreter",
+            "all.children.kube.hosts.opti.os_release",
+            "all.children.kube.hosts.congratulations.os_release",
+            "all.children.kube.hosts.rice.os_release",
+            "all.children.kube.hosts.andy.os_release",
+        ]
+    );
+    // Nothing about the playbooks' variables among the warnings: they are not typos.
+    assert!(
+        !inv.warnings.iter().any(|w| w.contains("os_release")),
+        "{:?}",
+        inv.warnings
+    );
+}
+
+#[test]
+fn groups_nest_and_a_child_groups_variables_win_over_its_parents() {
+    // kube-master made of its two children; ansible_user set on the parent and overridden
+    // on one child, as Ansible's precedence has it (deeper group wins).
+    let text = SEED
+        .replacen(
+            "    kube-master:\n      hosts:\n        opti:\n        congratulations:\n        rice:\n",
+            "    kube-master:\n      vars:\n        ansible_user: parent\n      children:\n        zero-master:\n          vars:\n            ansible_user: child\n          hosts:\n            opti:\n        other-master:\n          hosts:\n            congratulations:\n            rice:\n",
+            1,
+        )
+        .replacen("    zero-master:\n      hosts:\n        opti:\n", "", 1)
+        .replacen(
+            "    other-master:\n      hosts:\n        congratulations:\n        rice:\n",
+            "",
+            1,
+        );
+    assert!(!text.contains("\n    zero-master:"), "{text}");
+    let inv = ok(&text);
+    for name in ["opti", "congratulations", "rice"] {
+        assert_eq!(roles(&inv, name), (true, true, true, true), "{name}");
+    }
+    let user = |name: &str| {
+        let m = &inv.model;
+        m.node(m.node_by_name(name).unwrap()).ssh.user.clone()
+    };
+    assert_eq!(user("opti"), "child");
+    assert_eq!(user("rice"), "parent");
+    assert_eq!(
+        inv.model
+            .zero_master()
+            .map(|z| inv.model.node(z).name.as_str()),
+        Some("opti")
+    );
+}
+
+#[test]
+fn groups_of_one_depth_apply_in_name_order_the_later_winning() {
+    // proxy and storage are both depth 1: storage's value wins for a host in both (Ansible
+    // merges groups of one depth by name, the later last).
+    let text = SEED
+        .replacen(
+            "    proxy:\n      hosts:",
+            "    proxy:\n      vars: {ansible_port: 2201}\n      hosts:",
+            1,
+        )
+        .replacen(
+            "    storage:\n      hosts:",
+            "    storage:\n      vars: {ansible_port: 2202}\n      hosts:",
+            1,
+        );
+    let inv = ok(&text);
+    assert!(inv.model.nodes.iter().all(|n| n.ssh.port == 2202));
+}
+
+#[test]
+fn host_ranges_stand_for_their_hosts() {
+    let text = "all:
+  children:
+    kube:
+      hosts:
+        node[01:03]:
+    kube-master:
+      hosts:
+        node01: {ansible_host: 10.0.0.1}
+        node02: {ansible_host: 10.0.0.2}
+        node03: {ansible_host: 10.0.0.3}
+    proxy:
+      hosts:
+        node[01:03]:
+    storage:
+      hosts:
+        node0[1:3:2]:
+    vip:
+      hosts:
+        api: {ansible_host: 10.0.0.100}
+";
+    let inv = ok(text);
+    let names: Vec<&str> = inv.model.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["node01", "node02", "node03"]);
+    // [1:3:2] with its padding written out: node01 and node03.
+    assert_eq!(storage(&inv), ["node01", "node03"]);
+    assert!(inv.unused.is_empty(), "{:?}", inv.unused);
+    // Unpadded, node1 and node3 are hosts of their own, in storage with no address.
+    let e = refused(&text.replace("node0[1:3:2]", "node[1:3:2]"));
+    assert!(e.contains("hosts.node[1:3:2].ansible_host: missing"), "{e}");
+    // Letters.
+    let inv = ok(&text
+        .replace("node[01:03]", "node0[a:c]")
+        .replace("node0[1:3:2]", "node0[a:c:2]")
+        .replace("node01", "node0a")
+        .replace("node02", "node0b")
+        .replace("node03", "node0c"));
+    assert_eq!(storage(&inv), ["node0a", "node0c"]);
+    for (pattern, want) in [
+        (
+            "node[01:3]",
+            "a zero-padded range's start and end have the same width",
+        ),
+        ("node[a:3]", "a range is of numbers or of single letters"),
+        ("node[1:3:0]", "a range's step is a whole number above 0"),
+        ("node[1:3", "a range `[` with no `]`"),
+        ("node[1]", "a range is [start:end] or [start:end:step]"),
+        ("n[0:40][0:40]", "a range of more than 1024 hosts"),
+    ] {
+        let e = refused(&text.replace("node0[1:3:2]", pattern));
+        assert!(e.contains(want), "{pattern}: {e}");
+        assert!(e.contains("all.children.storage.hosts."), "{pattern}: {e}");
+    }
+}
+
+#[test]
+fn groups_and_variables_hadrill_does_not_read_are_kept_and_listed() {
+    let text = SEED
+        .replacen(
+            "    vip:\n",
+            "    monitoring:\n      vars:\n        grafana_admin_password: s3cret\n      hosts:\n        opti:\n        backup-box:\n          ansible_host: 192.168.1.50\n    vip:\n",
+            1,
+        )
+        .replacen(
+            "        rice:\n          ansible_host: 192.168.1.10\n",
+            "        rice:\n          ansible_host: 192.168.1.10\n          ansible_become: true\n",
+            1,
+        );
+    let inv = ok(&text);
+    assert_eq!(inv.model.nodes.len(), 3);
+    assert_eq!(
+        inv.unused,
+        [
+            "all.vars.ansible_python_interpreter",
+            "all.children.monitoring.vars.grafana_admin_password",
+            "all.children.monitoring (group)",
+            "all.children.kube.hosts.rice.ansible_become",
+            "all.children.monitoring.hosts.backup-box (host in no group hadrill reads)",
+        ]
+    );
+    // Names only: a value may be a secret.
+    assert!(!inv.unused.iter().any(|u| u.contains("s3cret")));
+    // A group or variable a letter or two from one of hadrill's is a typo.
+    let e = refused(&SEED.replacen("    storage:\n", "    storrage:\n", 1));
+    assert!(
+        e.contains("all.children.storrage: unknown group `storrage`: did you mean storage?"),
+        "{e}"
+    );
+    let typo = SEED.replacen(
+        "        rice:\n          ansible_host: 192.168.1.10\n",
+        "        rice:\n          ansible_host: 192.168.1.10\n          storage_device: [/dev/sdc]\n",
+        1,
+    );
+    let inv = ok(&typo);
+    assert!(
+        inv.warnings.iter().any(|w| w
+            == "all.children.kube.hosts.rice.storage_device: not a variable hadrill reads; did you mean storage_devices?"),
+        "{:?}",
+        inv.warnings
+    );
+}
