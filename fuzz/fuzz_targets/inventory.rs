@@ -1,4 +1,4 @@
-//! Any bytes as an inventory: never a panic; an error is one printable line that names the
+//! Any bytes as an inventory (YAML or INI): never a panic; an error is one printable line that names the
 //! file and shows no Rust type name, no library advice and no unknown line number.
 #![no_main]
 
@@ -9,17 +9,20 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    for profile in [Profile::Bare, Profile::Kubernetes] {
-        let path = std::path::Path::new("inv.yml");
-        if let Err(e) = provisioner::inventory::parse(path, text, profile) {
-            check_message(&e.to_string(), text);
+    // YAML by its name; INI (Ansible's default, no extension) when the text says so.
+    for name in ["inv.yml", "inv"] {
+        for profile in [Profile::Bare, Profile::Kubernetes] {
+            let path = std::path::Path::new(name);
+            if let Err(e) = provisioner::inventory::parse(path, text, profile) {
+                check_message(&e.to_string(), text, name);
+            }
         }
     }
 });
 
 /// What every error message must be (the same rules as harness/tests/errors.rs).
-fn check_message(m: &str, input: &str) {
-    assert!(m.starts_with("inv.yml"), "names the file: {m}");
+fn check_message(m: &str, input: &str, name: &str) {
+    assert!(m.starts_with(name), "names the file: {m}");
     assert!(
         !m.chars().any(char::is_control),
         "one printable line: {m:?}"

@@ -251,3 +251,88 @@ fn groups_and_variables_hadrill_does_not_read_are_kept_and_listed() {
         inv.warnings
     );
 }
+
+const SEED_INI: &str = include_str!("../examples/seed-inventory.ini");
+
+fn ini(text: &str) -> Result<Inventory, String> {
+    inventory::parse(Path::new("hosts"), text, Profile::Bare).map_err(|e| e.to_string())
+}
+
+#[test]
+fn the_seeds_inventory_in_ini_is_the_same_cluster() {
+    let from_ini = inventory::parse(Path::new("inv.ini"), SEED_INI, Profile::Bare).unwrap();
+    let from_yaml = ok(SEED);
+    assert_eq!(from_ini.model, from_yaml.model);
+    assert_eq!(from_ini.unused, ["[all:vars].ansible_python_interpreter"]);
+    // Ansible's default inventory has no extension; the file says what it is.
+    assert_eq!(ini(SEED_INI).unwrap().model, from_yaml.model);
+}
+
+#[test]
+fn ini_host_lines_read_as_ansible_reads_them() {
+    let text = SEED_INI
+        .replace(
+            "opti ansible_host=192.168.1.11\n",
+            "opti ansible_host=192.168.1.11 storage_devices=\"['/dev/sdc', '/dev/sdd']\"  # two disks\n",
+        )
+        .replace(
+            "rice ansible_host=192.168.1.10\n",
+            "rice:2222 ansible_host=192.168.1.10 ansible_user='ops' os_release=jammy\n",
+        )
+        .replace("[zero-master]\n", "; a comment\n[zero-master]\n")
+        .replace("[storage:children]\nkube\n", "[storage:children]\nkube\n\n[storage:vars]\nansible_port = 2200\n");
+    let inv = ini(&text).unwrap();
+    let m = &inv.model;
+    let node = |name: &str| m.node(m.node_by_name(name).unwrap());
+    assert_eq!(node("opti").storage_devices, ["/dev/sdc", "/dev/sdd"]);
+    assert_eq!(
+        (node("rice").ssh.port, node("rice").ssh.user.as_str()),
+        (2222, "ops")
+    );
+    // A host's own port wins over its group's.
+    assert_eq!(node("congratulations").ssh.port, 2200);
+    assert!(
+        inv.unused.contains(&"[kube] rice.os_release".to_owned()),
+        "{:?}",
+        inv.unused
+    );
+}
+
+#[test]
+fn ini_errors_name_the_line_and_the_field() {
+    for (from, to, want) in [
+        ("[vip]\n", "[vip:hosts]\n", "hosts:30: [vip:hosts]: `hosts`: a section is [group], [group:vars] or [group:children]"),
+        ("[vip]\n", "[vip\n", "hosts:30: [vip: a section is"),
+        (
+            "rice ansible_host=192.168.1.10\n",
+            "rice ansible_host='192.168.1.10\n",
+            "hosts:11: [kube] rice: a quote is not closed",
+        ),
+        (
+            "rice ansible_host=192.168.1.10\n",
+            "rice ansible_host=192.168.1.10 colour\n",
+            "hosts:11: [kube] rice: `colour`: expected key=value after the host",
+        ),
+        (
+            "rice ansible_host=192.168.1.10\n",
+            "rice ansible_host=192.168.1.10 ansible_port=http\n",
+            "hosts:11: [kube] rice.ansible_port: `http` is not a TCP port",
+        ),
+        (
+            "ansible_python_interpreter=python3\n",
+            "ansible_python_interpreter\n",
+            "hosts:6: [all:vars]: `ansible_python_interpreter`: expected key=value",
+        ),
+        (
+            "[proxy:children]\nkube\n",
+            "[proxy:children]\nkube\n\n[kube:children]\nproxy\n",
+            "is a child of itself",
+        ),
+        ("[storage:children]\n", "[storrage:children]\n", "[storrage]: unknown group `storrage`: did you mean storage?"),
+    ] {
+        assert!(SEED_INI.contains(from), "{from}");
+        let e = ini(&SEED_INI.replacen(from, to, 1)).expect_err(to);
+        assert!(e.contains(want), "{to:?}: {e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+}

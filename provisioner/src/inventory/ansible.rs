@@ -403,7 +403,10 @@ fn hadrills_groups<'t>(
     spec: &mut Spec,
 ) -> Result<BTreeMap<&'t str, BTreeSet<Group>>, Field> {
     let mut known: BTreeMap<&str, BTreeSet<Group>> = BTreeMap::new();
-    for (name, node) in t.groups.iter().filter(|(name, _)| *name != "all") {
+    // `ungrouped` is Ansible's own (INI's hosts before any section): its hosts are listed
+    // as hosts, not it.
+    let named = t.groups.iter().filter(|(name, _)| *name != "all");
+    for (name, node) in named {
         // Its variables that hadrill does not read, listed once (those it reads are checked
         // where a node takes them).
         for (field, vars) in &node.vars {
@@ -420,7 +423,9 @@ fn hadrills_groups<'t>(
                     format!("unknown group {}: did you mean {k}?", shown(name)),
                 ));
             }
-            spec.unused.push(format!("{} (group)", node.field));
+            if name != "ungrouped" || !node.vars.is_empty() {
+                spec.unused.push(format!("{} (group)", node.field));
+            }
             continue;
         };
         for h in &g.members[name] {

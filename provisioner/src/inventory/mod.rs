@@ -308,7 +308,14 @@ pub fn parse(path: &Path, text: &str, profile: Profile) -> Result<Inventory, Err
     let invalid =
         |(field, message): Field| error(yaml::line_of_key(text, &field), &field, &message);
     let from_yaml = |e: yaml::Error| error(e.line, &e.field, &e.message);
-    // The two forms are told apart by their top-level keys, then read with precise errors.
+    if ini::is_ini(path, text) {
+        let (tree, lines) = ini::tree(text).map_err(|(n, (f, m))| error(n, &f, &m))?;
+        let at = |(field, message): Field| error(ini::line_of(&lines, &field), &field, &message);
+        let spec = ansible::spec(&tree).map_err(at)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        return finish(build(spec, profile, base).map_err(at)?);
+    }
+    // The two YAML forms are told apart by their top-level keys, then read with precise errors.
     let top: IndexMap<String, serde_json::Value> = yaml::from_str(text).map_err(from_yaml)?;
     let spec = if top.contains_key("all") {
         let root: ansible::Root = yaml::from_str(text).map_err(from_yaml)?;
@@ -319,7 +326,11 @@ pub fn parse(path: &Path, text: &str, profile: Profile) -> Result<Inventory, Err
         native::spec(root).map_err(invalid)?
     };
     let base = path.parent().unwrap_or(Path::new("."));
-    let mut inventory = build(spec, profile, base).map_err(invalid)?;
+    finish(build(spec, profile, base).map_err(invalid)?)
+}
+
+/// Every warning and unused entry made one printable line.
+fn finish(mut inventory: Inventory) -> Result<Inventory, Error> {
     for w in inventory.warnings.iter_mut().chain(&mut inventory.unused) {
         *w = text::one_line(w);
     }
@@ -327,6 +338,7 @@ pub fn parse(path: &Path, text: &str, profile: Profile) -> Result<Inventory, Err
 }
 
 mod ansible;
+mod ini;
 
 mod native {
     //! hadrill's own form: `cluster:` options, `ssh:` defaults, `nodes:` with their roles.
