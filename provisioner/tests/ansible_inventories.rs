@@ -336,3 +336,94 @@ fn ini_errors_name_the_line_and_the_field() {
         assert!(!e.contains('\n'), "{e}");
     }
 }
+
+/// A folder of its own under the system's temporary one, empty.
+fn folder(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hadrill-inv-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, file: &str, text: &str) {
+    let path = dir.join(file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn group_vars_and_host_vars_folders_beside_the_file_win_over_it() {
+    let dir = folder("vars-dirs");
+    let inv = dir.join("inventory.yml");
+    let text = SEED.replacen(
+        "    kube:\n",
+        "    kube:\n      vars:\n        ansible_user: from-inventory\n",
+        1,
+    );
+    write(&dir, "inventory.yml", &text);
+    write(
+        &dir,
+        "group_vars/kube.yml",
+        "ansible_user: ops\nos_release: jammy\n",
+    );
+    write(
+        &dir,
+        "group_vars/storage/disks.yaml",
+        "storage_devices: [/dev/sdc]\n",
+    );
+    write(
+        &dir,
+        "group_vars/storage/.hidden.yml",
+        "storage_devices: [/dev/sdz]\n",
+    );
+    write(
+        &dir,
+        "host_vars/rice",
+        "ansible_port: 2222\nansible_host: 192.168.1.20\n",
+    );
+    write(&dir, "host_vars/ghost.json", "{\"ansible_port\": 1}\n");
+    let read = inventory::load(&inv, Profile::Bare).unwrap_or_else(|e| panic!("{e}"));
+    let m = &read.model;
+    let node = |name: &str| m.node(m.node_by_name(name).unwrap());
+    assert!(m
+        .nodes
+        .iter()
+        .all(|n| n.ssh.user == "ops" && n.storage_devices == ["/dev/sdc"]));
+    assert_eq!(node("rice").ssh.port, 2222);
+    assert_eq!(node("rice").address.to_string(), "192.168.1.20");
+    assert_eq!(node("opti").ssh.port, 22);
+    assert_eq!(
+        read.unused,
+        [
+            "all.vars.ansible_python_interpreter",
+            "group_vars/kube.yml.os_release",
+            "host_vars/ghost.json (no host ghost in the inventory)",
+        ]
+    );
+    // Parsing the text alone reads no folder.
+    let alone = inventory::parse(&inv, &text, Profile::Bare).unwrap();
+    assert!(alone
+        .model
+        .nodes
+        .iter()
+        .all(|n| n.ssh.user == "from-inventory"));
+    // A bad value in a folder's file names that file (and its field); a file that is not
+    // YAML names its line.
+    write(&dir, "host_vars/rice", "ansible_port: http\n");
+    let e = inventory::load(&inv, Profile::Bare)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("host_vars/rice.ansible_port: `http` is not a TCP port"),
+        "{e}"
+    );
+    write(&dir, "host_vars/rice", "ansible_port: [\n");
+    let e = inventory::load(&inv, Profile::Bare)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!("{}:", dir.join("host_vars/rice").display())),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -13,6 +13,7 @@
 //! name (the later wins), a host's own over any group's.
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::vars_dirs::VarsDirs;
 use super::*;
 
 /// Deepest nesting of groups, and most hosts one range may stand for: an inventory past
@@ -90,6 +91,9 @@ pub(super) struct GroupNode {
 pub(super) struct HostNode {
     pub(super) field: String,
     pub(super) vars: Vec<(String, Vars)>,
+    /// Blocks from `host_vars/` files, which win over the inventory's (the first, over the
+    /// rest).
+    pub(super) files: Vec<(String, Vars)>,
 }
 
 impl Tree {
@@ -121,7 +125,7 @@ impl Tree {
             .entry(host.to_owned())
             .or_insert_with(|| HostNode {
                 field: field.to_owned(),
-                vars: Vec::new(),
+                ..HostNode::default()
             });
         if !vars.is_empty() {
             h.vars.push((field.to_owned(), vars));
@@ -369,6 +373,15 @@ fn unused_var(spec: &mut Spec, field: &str, key: &str, all: bool) {
     }
 }
 
+/// [`spec`] with the `group_vars/` and `host_vars/` folders' variables put in first.
+pub(super) fn spec_with(t: &mut Tree, dirs: &VarsDirs) -> Result<Spec, Field> {
+    let mut unused = Vec::new();
+    dirs.apply(t, &mut unused);
+    let mut spec = spec(t)?;
+    spec.unused.extend(unused);
+    Ok(spec)
+}
+
 pub(super) fn spec(t: &Tree) -> Result<Spec, Field> {
     let mut spec = Spec {
         masters_schedulable: true,
@@ -451,17 +464,14 @@ fn host(
     h: &HostNode,
     groups: &BTreeSet<Group>,
 ) -> Result<(), Field> {
-    let mut vars = HostVars {
-        field: h.field.clone(),
-        ..HostVars::default()
-    };
-    for (field, block) in &h.vars {
-        let (hv, unused) = host_vars(field, block)?;
-        for key in unused {
-            unused_var(spec, field, &key, false);
-        }
-        merge(&mut vars, hv, field)?;
-    }
+    // The inventory's blocks must agree; host_vars/ files win over them.
+    let vars = read_blocks(spec, &h.field, &h.vars, merge)?;
+    let mut files = read_blocks(spec, &h.field, &h.files, |a, b, _| {
+        overlay(a, b);
+        Ok(())
+    })?;
+    overlay(&mut files, vars);
+    let vars = files;
     if groups.contains(&Group::Vip) {
         Kind::DnsName
             .check(name)
@@ -496,6 +506,28 @@ fn host(
         groups: groups.clone(),
     });
     Ok(())
+}
+
+/// A host's blocks of variables as one, combined in order by `combine`; the names hadrill
+/// does not read are listed.
+fn read_blocks(
+    spec: &mut Spec,
+    host_field: &str,
+    blocks: &[(String, Vars)],
+    combine: impl Fn(&mut HostVars, HostVars, &str) -> Result<(), Field>,
+) -> Result<HostVars, Field> {
+    let mut vars = HostVars {
+        field: host_field.to_owned(),
+        ..HostVars::default()
+    };
+    for (field, block) in blocks {
+        let (hv, unused) = host_vars(field, block)?;
+        for key in unused {
+            unused_var(spec, field, &key, false);
+        }
+        combine(&mut vars, hv, field)?;
+    }
+    Ok(vars)
 }
 
 /// One group's variables as one block (several blocks of one group: the first written wins).

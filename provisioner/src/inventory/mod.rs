@@ -288,17 +288,35 @@ type Field = (String, String);
 
 /// Reads and checks an inventory file for a profile. The file is read through the size cap:
 /// an endless one (`/dev/zero`) is refused after at most one byte more than the cap.
+/// An Ansible inventory's `group_vars/` and `host_vars/` folders beside it are read too.
 pub fn load(path: &Path, profile: Profile) -> Result<Inventory, Error> {
     let text = yaml::read(path).map_err(|reason| Error::Read {
         path: path.to_owned(),
         reason,
     })?;
-    parse(path, &text, profile)
+    // The folders are Ansible's: beside a native inventory they are not read.
+    let ansible = ini::is_ini(path, &text) || text.lines().any(|l| l.starts_with("all:"));
+    let dirs = match path.parent() {
+        Some(base) if ansible => VarsDirs::read(base)?,
+        _ => VarsDirs::default(),
+    };
+    parse_with(path, &text, profile, &dirs)
 }
 
 /// Parses and checks an inventory from text; `path` is used in errors and to resolve relative
 /// key paths.
 pub fn parse(path: &Path, text: &str, profile: Profile) -> Result<Inventory, Error> {
+    parse_with(path, text, profile, &VarsDirs::default())
+}
+
+/// [`parse`] with the variables of an Ansible inventory's `group_vars/` and `host_vars/`
+/// folders (ignored for the native form, which has its own).
+pub fn parse_with(
+    path: &Path,
+    text: &str,
+    profile: Profile,
+    dirs: &VarsDirs,
+) -> Result<Inventory, Error> {
     let error = |line: u64, field: &str, message: &str| Error::Invalid {
         path: path.to_owned(),
         line: (line > 0).then_some(line),
@@ -309,9 +327,9 @@ pub fn parse(path: &Path, text: &str, profile: Profile) -> Result<Inventory, Err
         |(field, message): Field| error(yaml::line_of_key(text, &field), &field, &message);
     let from_yaml = |e: yaml::Error| error(e.line, &e.field, &e.message);
     if ini::is_ini(path, text) {
-        let (tree, lines) = ini::tree(text).map_err(|(n, (f, m))| error(n, &f, &m))?;
+        let (mut tree, lines) = ini::tree(text).map_err(|(n, (f, m))| error(n, &f, &m))?;
         let at = |(field, message): Field| error(ini::line_of(&lines, &field), &field, &message);
-        let spec = ansible::spec(&tree).map_err(at)?;
+        let spec = ansible::spec_with(&mut tree, dirs).map_err(at)?;
         let base = path.parent().unwrap_or(Path::new("."));
         return finish(build(spec, profile, base).map_err(at)?);
     }
@@ -319,8 +337,8 @@ pub fn parse(path: &Path, text: &str, profile: Profile) -> Result<Inventory, Err
     let top: IndexMap<String, serde_json::Value> = yaml::from_str(text).map_err(from_yaml)?;
     let spec = if top.contains_key("all") {
         let root: ansible::Root = yaml::from_str(text).map_err(from_yaml)?;
-        let tree = ansible::tree(&root).map_err(invalid)?;
-        ansible::spec(&tree).map_err(invalid)?
+        let mut tree = ansible::tree(&root).map_err(invalid)?;
+        ansible::spec_with(&mut tree, dirs).map_err(invalid)?
     } else {
         let root: native::Root = yaml::from_str(text).map_err(from_yaml)?;
         native::spec(root).map_err(invalid)?
@@ -339,6 +357,9 @@ fn finish(mut inventory: Inventory) -> Result<Inventory, Error> {
 
 mod ansible;
 mod ini;
+mod vars_dirs;
+
+pub use vars_dirs::{VarsDirs, VARS_FILES_MAX};
 
 mod native {
     //! hadrill's own form: `cluster:` options, `ssh:` defaults, `nodes:` with their roles.
