@@ -11,7 +11,7 @@
 //! (`tests/tests/tidy.rs` reads its dependency graph).
 
 pub use hadrill_core::{
-    compare, disk, drill, explore, fault, matrix, record, report, scenario, sim, verdict,
+    compare, disk, drill, explore, fault, matrix, record, report, scenario, shard, sim, verdict,
 };
 
 pub mod cli;

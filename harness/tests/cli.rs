@@ -630,3 +630,103 @@ fn the_scenarios_probe_settings_are_used_and_reported() {
         std::fs::remove_dir_all(d).unwrap();
     }
 }
+
+/// `hadrill drill --sim --profile bare` of `files` at `seed` into `out`, with `extra` flags.
+fn drill_bare(files: &[String], seed: &str, out: &Path, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["drill", "--sim", "--profile", "bare", "--seed", seed];
+    args.extend(["--out", out.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    args.extend(files.iter().map(String::as_str));
+    hadrill(&args)
+}
+
+/// Three runners' shards of one drill, joined, are that drill's reports byte for byte (on the
+/// simulation a scenario's result does not depend on the ones before it), with its exit code.
+#[test]
+fn sharded_drills_merge_into_the_whole_drills_reports() {
+    let root = tmp("shards");
+    // Seed 2 has findings among these (isolate-vip-holder): the whole drill exits 1.
+    let files: Vec<String> = [
+        "kill-vip-holder.yaml",
+        "isolate-vip-holder.yaml",
+        "move-vip.yaml",
+        "stop-etcd-leader.yaml",
+        "isolate-node.yaml",
+    ]
+    .iter()
+    .map(|f| scenario(f))
+    .collect();
+    let (whole, _, stderr) = drill_bare(&files, "2", &root.join("whole"), &[]);
+    assert_eq!(whole, 1, "{stderr}");
+    let mut ran = 0;
+    for i in 1..=3 {
+        let shard = format!("{i}/3");
+        let out = root.join(format!("s{i}"));
+        let (code, _, stderr) = drill_bare(&files, "2", &out, &["--shard", &shard]);
+        assert!(code <= 1, "{stderr}");
+        // A shard's replay line runs that shard.
+        assert!(
+            code == 0 || stderr.contains(&format!("--shard {shard}")),
+            "{stderr}"
+        );
+        let json = std::fs::read_to_string(out.join("report.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        ran += json["scenarios"].as_array().unwrap().len();
+    }
+    assert_eq!(ran, files.len(), "every scenario in exactly one shard");
+    // The folders in any order.
+    let dir = |d: &str| root.join(d).to_str().unwrap().to_owned();
+    let merge = ["report", "merge", &dir("s3"), &dir("s1"), &dir("s2")];
+    let (code, _, stderr) = hadrill(&[&merge[..], &["--out", &dir("merged")]].concat());
+    assert_eq!(code, whole, "{stderr}");
+    for f in ["report.json", "junit.xml", "report.html"] {
+        let a = std::fs::read(root.join("whole").join(f)).unwrap();
+        let b = std::fs::read(root.join("merged").join(f)).unwrap();
+        assert!(a == b, "{f} differs from the whole drill's");
+    }
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+/// A shard missing, given twice, of another drill, or a folder with no shard.json: refused
+/// on one line, exit 2, nothing written; so is a shard that is not I/N.
+#[test]
+fn shards_that_do_not_make_one_drill_are_refused() {
+    let root = tmp("bad-shards");
+    let files = vec![scenario("move-vip.yaml"), scenario("isolate-node.yaml")];
+    for (out, seed, shard) in [
+        ("s1", "2", "1/2"),
+        ("s2", "2", "2/2"),
+        ("other", "3", "2/2"),
+    ] {
+        let (code, _, stderr) = drill_bare(&files, seed, &root.join(out), &["--shard", shard]);
+        assert!(code <= 1, "{stderr}");
+    }
+    drill_bare(&files, "2", &root.join("whole"), &[]);
+    let dir = |d: &str| root.join(d).to_str().unwrap().to_owned();
+    for (dirs, want) in [
+        (vec![dir("s1")], "shard 2/2 is missing"),
+        (
+            vec![dir("s1"), dir("s1"), dir("s2")],
+            "shard 1/2 is given twice",
+        ),
+        (
+            vec![dir("s1"), dir("other")],
+            "a shard of another drill (seed: 3, not 2",
+        ),
+        (vec![dir("whole")], "shard.json"),
+    ] {
+        let mut args = vec!["report".to_owned(), "merge".to_owned()];
+        args.extend(dirs);
+        args.extend(["--out".to_owned(), dir("bad")]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, stderr) = hadrill(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+    assert!(!root.join("bad").exists(), "bad input writes nothing");
+    let (code, _, stderr) = hadrill(&["drill", "--sim", "--shard", "4/3", &files[0]]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("a shard is I/N"), "{stderr}");
+    std::fs::remove_dir_all(root).unwrap();
+}

@@ -18,5 +18,6 @@ pub mod matrix;
 pub mod record;
 pub mod report;
 pub mod scenario;
+pub mod shard;
 pub mod sim;
 pub mod verdict;

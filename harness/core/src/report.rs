@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use provisioner::model::Probes;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use std::time::Duration;
@@ -39,7 +40,9 @@ pub struct ScenarioReport {
 
 /// What the reports show of one scenario, without its samples: a drill of many scenarios
 /// keeps one of these per scenario and drops each record once it is judged, so its memory
-/// does not grow with the probes of the scenarios before.
+/// does not grow with the probes of the scenarios before. Serialized without loss for a
+/// shard's `shard.json` (`crate::shard`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Scenario name.
     pub name: String,
@@ -64,6 +67,7 @@ pub struct Summary {
 }
 
 /// What the reports show of one service's probes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Lane {
     /// The longest gaps (at most [`GAPS_SHOWN_MAX`]), in time order.
     pub gaps: Vec<Gap>,
@@ -74,7 +78,7 @@ pub struct Lane {
 }
 
 /// Latency percentiles in milliseconds (nearest rank), rounded to 0.1 ms.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Median.
     pub p50: f64,
@@ -88,7 +92,7 @@ pub struct Percentiles {
 
 /// A stretch of the timeline where probes were all answered, all failed, or (where more
 /// changes fall in one stretch than the picture can show) some of each.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Stretch {
     /// From.
     pub start: Duration,
@@ -101,7 +105,7 @@ pub struct Stretch {
 }
 
 /// What the probes of a [`Stretch`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StretchState {
     /// Every probe answered.
     Answered,

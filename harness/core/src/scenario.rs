@@ -221,7 +221,7 @@ impl std::fmt::Display for FaultSpec {
 }
 
 /// What must hold for one service over the whole drill.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Expect {
     /// No continuous run of failed probes longer than `max_gap`.

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::record::{MarkKind, Record, Sample, Service};
 use crate::scenario::Expect;
@@ -14,7 +14,7 @@ use crate::scenario::Expect;
 /// How a service fared, as a user would say it: a word for the longest gap a client saw.
 /// Whether that met the scenario's expectation is the separate [`Outcome`]. The words are
 /// defined once, here and in docs/reports.md.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// Every probe answered.
@@ -37,7 +37,7 @@ impl Verdict {
 }
 
 /// Whether an expectation held. Ordered so that `max()` combines: any failure wins.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Every expectation held.
@@ -61,7 +61,7 @@ impl Outcome {
 }
 
 /// A continuous run of failed probes.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Gap {
     /// First failed probe.
     pub start: Duration,
@@ -72,7 +72,7 @@ pub struct Gap {
 }
 
 /// The judgement of one service in one drill.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServiceResult {
     /// Fraction of probes that succeeded.
     pub availability: f64,

@@ -13,6 +13,7 @@ use crate::lab::Lab;
 use crate::record::Service;
 use crate::report::{self, DrillReport, ScenarioReport, Summary};
 use crate::scenario::{self, Scenario};
+use crate::shard::{Shard, ShardFile};
 use crate::sim::Sim;
 use crate::verdict::Outcome;
 use crate::{compare as cmp, explore, matrix as mx};
@@ -49,9 +50,27 @@ pub(super) struct DrillArgs {
     /// Directory for report.json, junit.xml and report.html.
     #[arg(long, default_value = "out")]
     out: PathBuf,
+    /// Run only the I-th of N slices of the scenarios (every N-th from the I-th), for N
+    /// runners at once; `shard.json` in --out is what `hadrill report merge` joins.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
     /// Scenario files.
     #[arg(required = true)]
     scenarios: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum ReportCmd {
+    /// Join the reports of `drill --shard` runs into one report.json, junit.xml and
+    /// report.html, as one drill of every scenario would have written them.
+    Merge {
+        /// The shards' --out folders, each with its shard.json: every one of the N, once.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Directory for the joined reports.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -233,7 +252,13 @@ fn finish_out(out: OutDir, written: Result<(), OutError>, complete: bool, code: 
 }
 
 pub(super) fn drill(a: &DrillArgs) -> Result<u8> {
-    let scenarios = load_all(&a.scenarios)?;
+    let all = load_all(&a.scenarios)?;
+    // Every file is read (a bad one fails every shard); a shard runs its slice.
+    let positions: Vec<usize> = (0..all.len())
+        .filter(|&p| a.shard.is_none_or(|s| s.takes(p)))
+        .collect();
+    let scenarios: Vec<Scenario> = positions.iter().map(|&p| all[p].clone()).collect();
+    let shard = a.shard.map(|s| (s, all.len(), positions));
     match &a.on.lab {
         None => {
             let model = a.on.sim_model()?;
@@ -247,7 +272,7 @@ pub(super) fn drill(a: &DrillArgs) -> Result<u8> {
                 })
                 .collect();
             let report = DrillReport::new("sim", model.profile.as_str(), a.seed, summaries);
-            finish_drill(a, out, &report)
+            finish_drill(a, out, &report, shard.as_ref())
         }
         Some(name) => {
             let (model, mut dl) = open_lab(name, a.seed, a.on.kubeconfig.as_deref())?;
@@ -255,15 +280,28 @@ pub(super) fn drill(a: &DrillArgs) -> Result<u8> {
             let out = open_out(&a.out)?;
             let summaries = on_lab(&mut dl, &scenarios, |r| r.summary());
             let report = DrillReport::new("libvirt", model.profile.as_str(), a.seed, summaries);
-            finish_drill(a, out, &report)
+            finish_drill(a, out, &report, shard.as_ref())
         }
     }
 }
 
-/// Prints the summary, writes the reports and says how to replay a drill that did not pass.
-fn finish_drill(a: &DrillArgs, mut out: OutDir, report: &DrillReport) -> Result<u8> {
+/// A shard, how many scenarios the whole drill has, and the places of the shard's own.
+type ShardOf = (Shard, usize, Vec<usize>);
+
+/// Prints the summary, writes the reports (and a shard's shard.json) and says how to replay
+/// a drill that did not pass.
+fn finish_drill(
+    a: &DrillArgs,
+    mut out: OutDir,
+    report: &DrillReport,
+    shard: Option<&ShardOf>,
+) -> Result<u8> {
     print!("{}", report::terminal(report));
-    let written = report::write_all(report, &mut out, Path::new(""));
+    let mut written = report::write_all(report, &mut out, Path::new(""));
+    if let Some((s, total, positions)) = shard {
+        let file = ShardFile::new(*s, *total, positions, report);
+        written = written.and_then(|()| out.write("shard.json", file.to_json().as_bytes()));
+    }
     let code = if interrupted(&report.scenarios) {
         eprintln!("hadrill: interrupted; the faults in force were undone");
         130
@@ -294,6 +332,9 @@ fn replay_line(a: &DrillArgs) -> String {
         Some(lab) => words.extend(["--lab".into(), lab.clone()]),
     }
     words.extend(["--seed".into(), a.seed.to_string()]);
+    if let Some(s) = a.shard {
+        words.extend(["--shard".into(), s.to_string()]);
+    }
     words.extend(a.scenarios.iter().map(|p| p.to_string_lossy().into_owned()));
     provisioner::text::shell_line(words)
 }
@@ -440,3 +481,31 @@ fn explore(
     );
     finish_out(dir, written, true, u8::from(violations != 0))
 }
+
+pub(super) fn report(cmd: &ReportCmd) -> Result<u8> {
+    let ReportCmd::Merge { dirs, out } = cmd;
+    let mut shards = Vec::new();
+    for dir in dirs {
+        let path = dir.join("shard.json");
+        let shown = provisioner::text::one_line(&path.to_string_lossy());
+        let text = provisioner::text::read_capped(&path, SHARD_FILE_MAX)
+            .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+        let file: ShardFile = serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!("{shown}: not a shard.json of hadrill drill --shard: {e}")
+        })?;
+        shards.push((provisioner::text::one_line(&dir.to_string_lossy()), file));
+    }
+    let report = crate::shard::merge(shards)?;
+    let mut o = open_out(out)?;
+    print!("{}", report::terminal(&report));
+    let written = report::write_all(&report, &mut o, Path::new(""));
+    let code = if interrupted(&report.scenarios) {
+        130
+    } else {
+        report.outcome().exit_code()
+    };
+    finish_out(o, written, report.complete, code)
+}
+
+/// Largest shard.json read (a drill's summaries are bounded: far below this).
+const SHARD_FILE_MAX: usize = 512 * 1024 * 1024;

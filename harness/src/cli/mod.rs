@@ -59,6 +59,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: drill::SimCmd,
     },
+    /// Reports: join the shards of one drill.
+    Report {
+        #[command(subcommand)]
+        cmd: drill::ReportCmd,
+    },
 }
 
 /// Which hosts: an inventory, or a lab made with `hadrill up`.
@@ -182,5 +187,6 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<u8> {
         Cmd::Heal(a) => lab::heal(&a),
         Cmd::Image { cmd } => cluster::image(&cmd),
         Cmd::Sim { cmd } => drill::sim(&cmd),
+        Cmd::Report { cmd } => drill::report(&cmd),
     }
 }
