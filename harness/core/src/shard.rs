@@ -243,6 +243,15 @@ mod tests {
     #[test]
     fn a_shard_is_i_of_n() {
         assert_eq!("2/4".parse(), Ok(Shard { index: 2, of: 4 }));
+        // The last shard, and the most shards.
+        assert_eq!("4/4".parse(), Ok(Shard { index: 4, of: 4 }));
+        assert_eq!(
+            "1/1000".parse(),
+            Ok(Shard {
+                index: 1,
+                of: SHARDS_MAX
+            })
+        );
         for bad in [
             "0/4", "5/4", "1/1001", "a/4", "2", "2/4/1", "+2/4", "2/ 4", "",
         ] {
@@ -332,6 +341,30 @@ mod tests {
         for (shards, want) in cases {
             assert_eq!(merge(shards).map(|_| ()).unwrap_err(), want);
         }
+    }
+
+    /// The merge is complete only when every shard was: a shard stopped before its slice's
+    /// end (interrupted) leaves the whole incomplete, though each summary it has is whole.
+    #[test]
+    fn one_incomplete_shard_makes_the_merge_incomplete() {
+        let whole = |index, positions: &[usize]| {
+            let mut f = file(index, 2, 1, positions);
+            for (_, s) in &mut f.scenarios {
+                s.error = None;
+            }
+            f.complete = true;
+            f
+        };
+        let both = || {
+            vec![
+                ("a".to_owned(), whole(1, &[0])),
+                ("b".to_owned(), whole(2, &[1])),
+            ]
+        };
+        assert!(merge(both()).unwrap().complete);
+        let mut stopped = both();
+        stopped[1].1.complete = false;
+        assert!(!merge(stopped).unwrap().complete);
     }
 
     #[test]
