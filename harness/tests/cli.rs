@@ -4,7 +4,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn hadrill(args: &[&str]) -> (i32, String, String) {
+    hadrill_at(&std::env::temp_dir().join("hadrill-cli-no-home"), args)
+}
+
+/// `hadrill` with `HADRILL_HOME` at `home`: its exit code, stdout and stderr.
+fn hadrill_at(home: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_hadrill"))
+        .env("HADRILL_HOME", home)
         .args(args)
         .output()
         .unwrap();
@@ -282,15 +288,8 @@ fn bad_cluster_and_lab_input_is_one_line_and_exit_2() {
     .unwrap();
     let home = dir.join("home");
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_hadrill"))
-            .env("HADRILL_HOME", &home)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let (code, _, stderr) = hadrill_at(&home, args);
+        (code, stderr)
     };
     let i = inv.to_str().unwrap();
     let mv = scenario("move-vip.yaml");
@@ -728,5 +727,64 @@ fn shards_that_do_not_make_one_drill_are_refused() {
     let (code, _, stderr) = hadrill(&["drill", "--sim", "--shard", "4/3", &files[0]]);
     assert_eq!(code, 2);
     assert!(stderr.contains("a shard is I/N"), "{stderr}");
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+/// `hadrill inventory --lab NAME` prints the lab's cluster as an Ansible inventory that
+/// `plan` reads as the same cluster (the same files, the same steps). The lab here is its
+/// folder alone, as `hadrill up` leaves it (state and native inventory); no VM is needed to
+/// read it.
+#[test]
+fn a_labs_inventory_prints_as_ansible_and_plans_the_same() {
+    let root = tmp("lab-inventory");
+    let home = root.join("home");
+    let lab = home.join("labs/inv1");
+    std::fs::create_dir_all(&lab).unwrap();
+    let state = r#"{"name": "inv1", "substrate": "libvirt", "uri": "qemu:///system", "accel": "qemu",
+        "profile": null, "disk_profile": "hdd-7200", "subnet": [10, 77, 5],
+        "nodes": ["node-1", "node-2", "node-3"], "resources": []}"#;
+    std::fs::write(lab.join("lab.json"), state).unwrap();
+    let mut inv = "cluster:\n  name: inv1\n  vip: 10.77.5.100\n  vip_interface: eth0\nssh:\n  user: root\n  port: 2022\nnodes:\n".to_owned();
+    for i in 1..=3 {
+        inv += &format!(
+            "  - name: node-{i}\n    address: 10.77.5.1{i}\n    storage_devices: [/dev/vdb]\n"
+        );
+    }
+    std::fs::write(lab.join("inventory.yml"), inv).unwrap();
+    let run = |args: &[&str]| hadrill_at(&home, args);
+    let (code, yaml, stderr) = run(&["inventory", "--lab", "inv1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        yaml.contains("\nall:\n") && yaml.contains("ansible_port: 2022"),
+        "{yaml}"
+    );
+    let ansible = root.join("inventory.yml");
+    std::fs::write(&ansible, &yaml).unwrap();
+    for (inventory, out) in [
+        (lab.join("inventory.yml"), "from-lab"),
+        (ansible, "from-ansible"),
+    ] {
+        let o = root.join(out);
+        let (code, _, stderr) = run(&[
+            "plan",
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "--out",
+            o.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+    }
+    assert_eq!(
+        files_under(&root.join("from-lab")),
+        files_under(&root.join("from-ansible"))
+    );
+    for f in files_under(&root.join("from-lab")) {
+        let a = std::fs::read(root.join("from-lab").join(&f)).unwrap();
+        let b = std::fs::read(root.join("from-ansible").join(&f)).unwrap();
+        assert!(a == b, "{f} differs");
+    }
+    let (code, _, stderr) = run(&["inventory", "--lab", "nolab"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no such lab"), "{stderr}");
     std::fs::remove_dir_all(root).unwrap();
 }

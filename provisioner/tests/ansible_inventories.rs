@@ -427,3 +427,45 @@ fn group_vars_and_host_vars_folders_beside_the_file_win_over_it() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A model written as an Ansible inventory reads back as the same model: the seed's, the
+/// native example's (with its own SSH user and devices) and the embedded one (a lab's shape).
+#[test]
+fn a_cluster_written_as_an_ansible_inventory_reads_back_the_same() {
+    let native = include_str!("../examples/native-inventory.yml");
+    let dir = folder("emit");
+    write(&dir, "key", "not a real key, but a file that opens");
+    for profile in [Profile::Bare, Profile::Kubernetes] {
+        let mut lab = provisioner::model::ClusterModel::seed(profile);
+        for n in &mut lab.nodes {
+            n.ssh.key = Some(dir.join("key"));
+            n.ssh.port = 2222;
+        }
+        let models = [
+            inventory::parse(Path::new("a.yml"), SEED, profile)
+                .unwrap()
+                .model,
+            inventory::parse(Path::new("n.yml"), native, profile)
+                .unwrap()
+                .model,
+            lab,
+        ];
+        for m in models {
+            let text = inventory::ansible_yaml(&m, "made by a test\nsecond line").unwrap();
+            assert!(
+                text.starts_with("# made by a test\n# second line\nall:\n"),
+                "{text}"
+            );
+            let back = inventory::parse(Path::new("back.yml"), &text, profile)
+                .unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(back.model, m, "{text}");
+            assert!(back.unused.is_empty(), "{:?}", back.unused);
+        }
+    }
+    // A master that runs no workloads has no Ansible form.
+    let mut m = ok(SEED).model;
+    m.nodes[0].worker = false;
+    let e = inventory::ansible_yaml(&m, "").unwrap_err();
+    assert!(e.contains("every master a worker"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -179,3 +179,17 @@ pub(super) fn heal(a: &DownArgs) -> Result<u8> {
     std::fs::remove_file(lab.faults()).with_context(|| format!("{}", lab.faults().display()))?;
     Ok(0)
 }
+
+/// Prints a lab's cluster as an Ansible inventory (for the user's playbooks, or to drill the
+/// lab's nodes as a cluster of one's own).
+pub(super) fn inventory(a: &DownArgs) -> Result<u8> {
+    let (model, _) = lab_model(&a.lab, None)?;
+    let header = format!(
+        "The cluster of lab {0}, made by `hadrill up --lab {0}`, as an Ansible inventory\n\
+         (`hadrill inventory --lab {0}`). hadrill reads it back as the same cluster.",
+        a.lab
+    );
+    let text = provisioner::inventory::ansible_yaml(&model, &header).map_err(anyhow::Error::msg)?;
+    print!("{text}");
+    Ok(0)
+}

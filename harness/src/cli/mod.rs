@@ -49,6 +49,8 @@ enum Cmd {
     Ssh(lab::SshArgs),
     /// Undo the faults a crashed drill left in force on a lab.
     Heal(lab::DownArgs),
+    /// Print a lab's cluster as an Ansible inventory (YAML), which hadrill reads back as is.
+    Inventory(lab::DownArgs),
     /// Node images for the labs.
     Image {
         #[command(subcommand)]
@@ -185,6 +187,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<u8> {
         Cmd::Status => lab::status(),
         Cmd::Ssh(a) => lab::ssh(&a),
         Cmd::Heal(a) => lab::heal(&a),
+        Cmd::Inventory(a) => lab::inventory(&a),
         Cmd::Image { cmd } => cluster::image(&cmd),
         Cmd::Sim { cmd } => drill::sim(&cmd),
         Cmd::Report { cmd } => drill::report(&cmd),

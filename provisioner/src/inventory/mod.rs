@@ -356,8 +356,11 @@ fn finish(mut inventory: Inventory) -> Result<Inventory, Error> {
 }
 
 mod ansible;
+mod emit;
 mod ini;
 mod vars_dirs;
+
+pub use emit::ansible_yaml;
 
 pub use vars_dirs::{VarsDirs, VARS_FILES_MAX};
 
