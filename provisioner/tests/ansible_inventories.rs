@@ -469,3 +469,37 @@ fn a_cluster_written_as_an_ansible_inventory_reads_back_the_same() {
     assert!(e.contains("every master a worker"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Inventories built to exhaust: groups linked as diamonds thirty deep (2^30 paths, each
+/// group visited once), a chain of groups deeper than 32, more hosts than 4096. Each is read
+/// or refused on one line; none runs away.
+#[test]
+fn inventories_built_to_exhaust_are_read_once_or_refused() {
+    let mut diamonds = String::from("[all:children]\nd0\n");
+    for i in 0..30 {
+        diamonds += &format!(
+            "[d{i}:children]\nd{}\ne{}\n[e{i}:children]\nd{}\ne{}\n",
+            i + 1,
+            i + 1,
+            i + 1,
+            i + 1
+        );
+    }
+    diamonds += "[d30]\nh ansible_host=10.0.0.1\n";
+    let e = ini(&diamonds).unwrap_err();
+    assert!(e.contains("no hosts in the groups hadrill reads"), "{e}");
+    let mut chain = String::new();
+    for i in 0..40 {
+        chain += &format!("[c{i}:children]\nc{}\n", i + 1);
+    }
+    let e = ini(&chain).unwrap_err();
+    assert!(e.contains("groups nested more than 32 deep"), "{e}");
+    let many: String = (0..5)
+        .map(|i| format!("[g{i}]\nh{i}x[0000:1000]\n"))
+        .collect();
+    let e = ini(&many).unwrap_err();
+    assert!(e.contains("more than 4096 hosts in the inventory"), "{e}");
+    let groups: String = (0..1100).map(|i| format!("[g{i}]\n")).collect();
+    let e = ini(&groups).unwrap_err();
+    assert!(e.contains("more than 1024 groups in the inventory"), "{e}");
+}

@@ -20,6 +20,10 @@ use super::*;
 /// either is refused (a hostile file would otherwise exhaust the stack or the memory).
 pub(super) const GROUP_DEPTH_MAX: usize = 32;
 pub(super) const RANGE_HOSTS_MAX: usize = 1024;
+/// Most hosts and groups an inventory may hold in all (hadrill's own are far fewer: the rest
+/// are the playbooks'); past them it is refused rather than read to its end.
+pub(super) const TREE_HOSTS_MAX: usize = 4096;
+pub(super) const TREE_GROUPS_MAX: usize = 1024;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,6 +101,15 @@ pub(super) struct HostNode {
 }
 
 impl Tree {
+    /// Past [`TREE_HOSTS_MAX`] or [`TREE_GROUPS_MAX`]: why, for the field being read.
+    pub(super) fn too_big(&self) -> Option<String> {
+        if self.hosts.len() > TREE_HOSTS_MAX {
+            return Some(format!("more than {TREE_HOSTS_MAX} hosts in the inventory"));
+        }
+        (self.groups.len() > TREE_GROUPS_MAX)
+            .then(|| format!("more than {TREE_GROUPS_MAX} groups in the inventory"))
+    }
+
     /// The group `name`, made (written at `field`) if it is new.
     pub(super) fn group(&mut self, name: &str, field: &str) -> &mut GroupNode {
         self.groups
@@ -175,6 +188,9 @@ fn walk(t: &mut Tree, name: &str, field: &str, doc: &GroupDoc, depth: usize) -> 
         for host in expand(&pattern).map_err(|m| (hfield.clone(), m))? {
             t.add_host(name, field, &host, &hfield, vars.clone());
         }
+        if let Some(why) = t.too_big() {
+            return Err((hfield, why));
+        }
     }
     for (child, doc) in doc.children.iter().flatten() {
         let cfield = format!("{field}.children.{child}");
@@ -188,6 +204,9 @@ fn walk(t: &mut Tree, name: &str, field: &str, doc: &GroupDoc, depth: usize) -> 
             ));
         }
         t.add_child(name, field, child, &cfield);
+        if let Some(why) = t.too_big() {
+            return Err((cfield, why));
+        }
         if let Some(doc) = doc {
             walk(t, child, &cfield, doc, depth + 1)?;
         }
@@ -290,53 +309,88 @@ struct Groups {
     members: BTreeMap<String, BTreeSet<String>>,
 }
 
+/// Depth-first from `name`: children before parents in `post`; a group met again while
+/// it is being visited is its own descendant.
+fn visit<'a>(
+    t: &'a Tree,
+    name: &'a str,
+    stack: usize,
+    open: &mut BTreeSet<&'a str>,
+    done: &mut BTreeSet<&'a str>,
+    post: &mut Vec<&'a str>,
+) -> Result<(), Field> {
+    let g = &t.groups[name];
+    if open.contains(name) {
+        return Err((
+            g.field.clone(),
+            format!("group {} is a child of itself", shown(name)),
+        ));
+    }
+    if done.contains(name) {
+        return Ok(());
+    }
+    if stack > GROUP_DEPTH_MAX {
+        return Err((
+            g.field.clone(),
+            format!("groups nested more than {GROUP_DEPTH_MAX} deep"),
+        ));
+    }
+    open.insert(name);
+    for child in &g.children {
+        visit(t, child, stack + 1, open, done, post)?;
+    }
+    open.remove(name);
+    done.insert(name);
+    post.push(name);
+    Ok(())
+}
+
+/// Each group's depth and members, in time linear in the groups and their links (a group
+/// reached by many paths is visited once: a file of diamonds cannot make it exponential).
 fn resolve(t: &Tree) -> Result<Groups, Field> {
-    fn visit(
-        t: &Tree,
-        name: &str,
-        depth: usize,
-        path: &mut Vec<String>,
-        out: &mut Groups,
-    ) -> Result<BTreeSet<String>, Field> {
-        let g = &t.groups[name];
-        if path.iter().any(|p| p == name) {
-            return Err((
-                g.field.clone(),
-                format!("group {} is a child of itself", shown(name)),
-            ));
-        }
-        if path.len() > GROUP_DEPTH_MAX {
-            return Err((
-                g.field.clone(),
-                format!("groups nested more than {GROUP_DEPTH_MAX} deep"),
-            ));
-        }
-        let d = out.depth.entry(name.to_owned()).or_insert(depth);
-        *d = (*d).max(depth);
-        path.push(name.to_owned());
-        let mut members: BTreeSet<String> = g.hosts.iter().cloned().collect();
-        for child in &g.children {
-            members.extend(visit(t, child, depth + 1, path, out)?);
-        }
-        path.pop();
-        out.members.insert(name.to_owned(), members.clone());
-        Ok(members)
+    let (mut open, mut done, mut post) = (BTreeSet::new(), BTreeSet::new(), Vec::new());
+    visit(t, "all", 0, &mut open, &mut done, &mut post)?;
+    // A group written but under no parent (INI's `[x:children]` naming an unknown one) is
+    // still a group of `all`, as in Ansible.
+    let loose: Vec<&str> = t
+        .groups
+        .keys()
+        .map(String::as_str)
+        .filter(|g| !done.contains(g))
+        .collect();
+    for &g in &loose {
+        visit(t, g, 1, &mut open, &mut done, &mut post)?;
     }
     let mut out = Groups {
         depth: BTreeMap::new(),
         members: BTreeMap::new(),
     };
-    visit(t, "all", 0, &mut Vec::new(), &mut out)?;
-    // A group written but under no parent (INI's `[x:children]` naming an unknown one) is
-    // still a group of `all`, as in Ansible.
-    let loose: Vec<String> = t
-        .groups
-        .keys()
-        .filter(|g| !out.depth.contains_key(*g))
-        .cloned()
-        .collect();
+    // Depth: the longest path from `all`, parents before children.
+    out.depth.insert("all".to_owned(), 0);
     for g in loose {
-        visit(t, &g, 1, &mut vec!["all".to_owned()], &mut out)?;
+        out.depth.insert(g.to_owned(), 1);
+    }
+    for &g in post.iter().rev() {
+        let d = out.depth.get(g).copied().unwrap_or(1);
+        for child in &t.groups[g].children {
+            let c = out.depth.entry(child.clone()).or_insert(d + 1);
+            *c = (*c).max(d + 1);
+            if *c > GROUP_DEPTH_MAX {
+                return Err((
+                    t.groups[child].field.clone(),
+                    format!("groups nested more than {GROUP_DEPTH_MAX} deep"),
+                ));
+            }
+        }
+    }
+    // Members: children before parents.
+    for &g in &post {
+        let node = &t.groups[g];
+        let mut members: BTreeSet<String> = node.hosts.iter().cloned().collect();
+        for child in &node.children {
+            members.extend(out.members[child].iter().cloned());
+        }
+        out.members.insert(g.to_owned(), members);
     }
     Ok(out)
 }

@@ -72,6 +72,9 @@ pub(super) fn tree(text: &str) -> Result<(Tree, BTreeMap<String, u64>), (u64, Fi
             (None, Section::Children(group)) => r.child(&group.clone(), line, n),
         };
         read.map_err(|f| (n, f))?;
+        if let Some(why) = r.t.too_big() {
+            return Err((n, (line.to_owned(), why)));
+        }
     }
     Ok((r.t, r.lines))
 }
