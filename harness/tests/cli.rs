@@ -246,6 +246,10 @@ fn plan_reads_the_seed_inventory_for_both_profiles() {
         ]);
         assert_eq!(code, 0, "{stderr}");
         assert!(stdout.contains("for 3 hosts"), "{stdout}");
+        assert!(
+            stdout.contains("\n1 entry of the inventory is not read by hadrill"),
+            "{stdout}"
+        );
         // The seed names no OSD device: the cluster default, with a warning per host.
         assert_eq!(
             stderr.matches("using the cluster default /dev/sdb").count(),

@@ -77,6 +77,17 @@ pub(super) fn plan(a: &PlanArgs) -> Result<u8> {
         model.profile.as_str(),
         provisioner::text::shell_path(&a.out)
     );
+    let (what, are) = match unused.len() {
+        0 => ("", ""),
+        1 => ("entry", "is"),
+        _ => ("entries", "are"),
+    };
+    if !unused.is_empty() {
+        println!(
+            "{} {what} of the inventory {are} not read by hadrill (kept for Ansible): listed at the end of plan.txt",
+            unused.len()
+        );
+    }
     Ok(0)
 }
 
