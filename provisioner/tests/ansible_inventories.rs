@@ -277,7 +277,7 @@ fn ini_host_lines_read_as_ansible_reads_them() {
         )
         .replace(
             "rice ansible_host=192.168.1.10\n",
-            "rice:2222 ansible_host=192.168.1.10 ansible_user='ops' os_release=jammy\n",
+            "rice:2222 ansible_host=192.168.1.10 ansible_user='ops' os_release='a # b' x=1#ansible_port=1\n",
         )
         .replace("[zero-master]\n", "; a comment\n[zero-master]\n")
         .replace("[storage:children]\nkube\n", "[storage:children]\nkube\n\n[storage:vars]\nansible_port = 2200\n");

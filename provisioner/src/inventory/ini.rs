@@ -5,7 +5,7 @@
 //! (`shlex`), and a `host:port` suffix for `ansible_port`; `[group:vars]` gives `key=value`
 //! lines; `[group:children]` names child groups. A value is read as Python's `literal_eval`
 //! would (a number, `True`/`False`/`None`, a list or a mapping), else kept as text. `#` and `;`
-//! start a comment line; `#` after a space starts a comment at the end of a host line.
+//! start a comment line; a `#` outside quotes ends a host line.
 //! Fields in errors are `[group] host.key` and `[group:vars].key`, each with its line.
 
 use std::collections::BTreeMap;
@@ -245,19 +245,27 @@ fn colon_outside_brackets(s: &str) -> bool {
     })
 }
 
-/// The line up to a `#` that starts a word outside quotes (shlex's comments).
+/// The line up to a `#` outside quotes, as Python's shlex with comments reads it (Ansible
+/// splits a host line so): a `#` ends the line even inside a word; a backslash outside single
+/// quotes escapes the next character.
 fn uncommented(line: &str) -> &str {
     let mut quote = None;
-    let mut prev_space = true;
+    let mut escaped = false;
     for (i, c) in line.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
         match quote {
+            Some('\'') if c == '\'' => quote = None,
+            Some('\'') => {}
             Some(q) if c == q => quote = None,
+            Some(_) | None if c == '\\' => escaped = true,
             Some(_) => {}
             None if c == '\'' || c == '"' => quote = Some(c),
-            None if c == '#' && prev_space => return &line[..i],
+            None if c == '#' => return &line[..i],
             None => {}
         }
-        prev_space = c.is_whitespace();
     }
     line
 }
