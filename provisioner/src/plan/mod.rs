@@ -404,6 +404,79 @@ pub fn unused_txt(unused: &[String]) -> String {
 mod tests {
     use super::*;
 
+    /// A shell step runs its check, its apply and its verify, in that order; an upload runs
+    /// only its check and verify (the file itself goes over SFTP); plan.txt numbers steps and
+    /// their waits from 1.
+    #[test]
+    fn a_steps_commands_and_its_plan_txt_block() {
+        let s = Step::shell("h", "n", "test -e /x", "touch /x").verify("test -s /x");
+        assert_eq!(s.commands(), ["test -e /x", "touch /x", "test -s /x"]);
+        let f = File {
+            host: "h".into(),
+            path: "/etc/x".into(),
+            mode: 0o640,
+            owner: "root:root".into(),
+            content: "x".into(),
+        };
+        let u = upload(&f);
+        let check = file_check("/etc/x", 0o640, "root:root", &sha256_hex(b"x"));
+        assert!(
+            u.commands().iter().all(|c| *c == check),
+            "{:?}",
+            u.commands()
+        );
+        assert!(!u.commands().is_empty());
+        let mut p = Plan::default();
+        let a = p.add(s.clone());
+        p.add(s.after([a]).settle(Duration::from_secs(30)).attempts(3));
+        let txt = plan_txt(&p);
+        let first = "# 1. h: n\ncheck:  test -e /x\napply:  touch /x\nverify: test -s /x\n\n";
+        assert!(txt.starts_with(first), "{txt}");
+        // Only a step that settles or retries says so.
+        let second = "# 2. h: n (after 1)\ncheck:  test -e /x\napply:  touch /x\nverify: test -s /x\nsettle: up to 30s\nattempts: 3\n\n";
+        assert_eq!(&txt[first.len()..], second);
+    }
+
+    /// The check of an uploaded file, run by a real shell on a real file: it passes for the
+    /// file as rendered, and fails when its content, its mode or its owner differs.
+    #[test]
+    fn a_files_check_passes_only_for_the_file_as_rendered() {
+        let dir = std::env::temp_dir().join(format!("hadrill-file-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.conf");
+        std::fs::write(&path, "a = 1\n").unwrap();
+        let run = |mode: u32, owner: &str, content: &str| {
+            let check = file_check(
+                &path.to_string_lossy(),
+                mode,
+                owner,
+                &sha256_hex(content.as_bytes()),
+            );
+            std::process::Command::new("sh")
+                .args(["-c", &check])
+                .status()
+                .unwrap()
+                .success()
+        };
+        let sh = |cmd: &str| {
+            std::process::Command::new("sh")
+                .args(["-c", cmd])
+                .output()
+                .unwrap()
+        };
+        let id = sh("id -un; id -gn");
+        let id = String::from_utf8_lossy(&id.stdout).to_string();
+        let mut lines = id.lines();
+        let owner = format!("{}:{}", lines.next().unwrap(), lines.next().unwrap());
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640))
+            .unwrap();
+        assert!(run(0o640, &owner, "a = 1\n"), "as rendered");
+        assert!(!run(0o640, &owner, "a = 2\n"), "other content");
+        assert!(!run(0o600, &owner, "a = 1\n"), "other mode");
+        assert!(!run(0o640, "nobody:nogroup", "a = 1\n"), "other owner");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn quote_escapes_single_quotes() {
         assert_eq!(quote("a'b"), r"'a'\''b'");
