@@ -503,3 +503,75 @@ fn inventories_built_to_exhaust_are_read_once_or_refused() {
     let e = ini(&groups).unwrap_err();
     assert!(e.contains("more than 1024 groups in the inventory"), "{e}");
 }
+
+/// A file not named .yml, .yaml or .json is INI when its first line that says anything (past
+/// blank lines, `#` and `;` comments and a `---`) is a `[section]` or not YAML's `key:`.
+#[test]
+fn a_file_without_a_yaml_name_says_what_it_is() {
+    let yaml = ok(SEED).model;
+    for lead in ["", "\n\n", "# c\n", "---\n", "# c\n\n---\n"] {
+        let text = format!("{lead}{SEED}");
+        assert_eq!(ini(&text).unwrap().model, yaml, "YAML after {lead:?}");
+    }
+    for lead in ["", "\n\n", "# c\n", "; c\n", "# c\n\n; d\n"] {
+        let text = format!("{lead}{SEED_INI}");
+        assert_eq!(ini(&text).unwrap().model, yaml, "INI after {lead:?}");
+    }
+    // An INI whose first line is a host, and a YAML that opens with a flow mapping.
+    let host_first = format!("spare ansible_host=10.9.9.9\n{SEED_INI}");
+    let inv = ini(&host_first).unwrap();
+    assert!(
+        inv.unused
+            .iter()
+            .any(|u| u.starts_with("[ungrouped] spare")),
+        "{:?}",
+        inv.unused
+    );
+    // YAML's flow style and compact JSON (no ": " anywhere) are YAML.
+    for flow in [
+        "{all: {children: {kube: {hosts: {a: {ansible_host: 10.0.0.1}}}}}}\n",
+        "{\"all\":{\"children\":{\"kube\":{\"hosts\":{\"a\":{\"ansible_host\":\"10.0.0.1\"}}}}}}\n",
+    ] {
+        let e = ini(flow).unwrap_err();
+        assert!(e.contains("no master"), "read as YAML: {e}");
+    }
+    // A section header may carry a comment, even one that reads like YAML.
+    let commented = SEED_INI.replacen("[all:vars]\n", "[all:vars]  # cluster: the seed's\n", 1);
+    assert_eq!(ini(&commented).unwrap().model, yaml);
+    // A file named .yml is YAML whatever it holds.
+    let e = inventory::parse(Path::new("inv.yml"), SEED_INI, Profile::Bare).unwrap_err();
+    assert!(e.to_string().starts_with("inv.yml:"), "{e}");
+}
+
+/// `host:port` on a host line; a colon inside a range's brackets is the range's, one after
+/// them (or an address's) is the name's. A group's `[g:vars]` given twice is one block, the
+/// later value winning, as Ansible reads it.
+#[test]
+fn ini_ports_ranges_and_repeated_vars_sections() {
+    let text = SEED_INI
+        .replace(
+            "[kube]\nopti ansible_host=192.168.1.11\ncongratulations ansible_host=192.168.1.8\nrice ansible_host=192.168.1.10\n",
+            "[kube]\nn[1:3]:2222\n\n[addresses]\nn1 ansible_host=192.168.1.11\nn2 ansible_host=192.168.1.8\nn3 ansible_host=192.168.1.10\n\n[others]\nn[1:2]a:b:22\n2001:db8::1:22\n",
+        )
+        .replace("[zero-master]\nopti\n", "[zero-master]\nn1\n")
+        .replace("[other-master]\ncongratulations\nrice\n", "[other-master]\nn2\nn3\n")
+        + "\n[storage:vars]\nansible_user=first\n\n[storage:vars]\nansible_user=second\n";
+    let inv = ini(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let names: Vec<&str> = inv.model.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["n1", "n2", "n3"]);
+    assert!(inv
+        .model
+        .nodes
+        .iter()
+        .all(|n| n.ssh.port == 2222 && n.ssh.user == "second"));
+    for want in [
+        "[others] n[1:2]a:b:22 (n1a:b:22: a host in no group hadrill reads)",
+        "[others] 2001:db8::1:22 (host in no group hadrill reads)",
+    ] {
+        assert!(
+            inv.unused.iter().any(|u| u == want),
+            "{want}: {:?}",
+            inv.unused
+        );
+    }
+}

@@ -446,11 +446,13 @@ pub(super) fn spec(t: &Tree) -> Result<Spec, Field> {
     let known = hadrills_groups(t, &g, &mut spec)?;
     for (name, h) in &t.hosts {
         let Some(groups) = known.get(name.as_str()) else {
-            spec.unused.push(if h.field.ends_with(&format!(".{name}")) {
-                format!("{} (host in no group hadrill reads)", h.field)
-            } else {
-                format!("{} ({name}: a host in no group hadrill reads)", h.field)
-            });
+            let own = [format!(".{name}"), format!(" {name}")];
+            spec.unused
+                .push(if own.iter().any(|o| h.field.ends_with(o.as_str())) {
+                    format!("{} (host in no group hadrill reads)", h.field)
+                } else {
+                    format!("{} ({name}: a host in no group hadrill reads)", h.field)
+                });
             continue;
         };
         host(&mut spec, t, &g, name, h, groups)?;

@@ -89,6 +89,8 @@ struct Reader {
 impl Reader {
     /// `[group]`, `[group:vars]` or `[group:children]`.
     fn header(&mut self, line: &str, head: &str, n: u64) -> Result<(), Field> {
+        // A comment may follow the header (`[kube]  # the nodes`), as Ansible allows.
+        let head = head.split(['#', ';']).next().unwrap_or_default().trim_end();
         let inner = head.strip_suffix(']').ok_or_else(|| {
             (
                 line.to_owned(),
