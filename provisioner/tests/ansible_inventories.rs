@@ -351,6 +351,11 @@ fn write(dir: &Path, file: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// The one-line error of loading `inv` (with its folders).
+fn load_err(inv: &Path) -> String {
+    inventory::load(inv, Profile::Bare).unwrap_err().to_string()
+}
+
 #[test]
 fn group_vars_and_host_vars_folders_beside_the_file_win_over_it() {
     let dir = folder("vars-dirs");
@@ -410,22 +415,42 @@ fn group_vars_and_host_vars_folders_beside_the_file_win_over_it() {
     // A bad value in a folder's file names that file (and its field); a file that is not
     // YAML names its line.
     write(&dir, "host_vars/rice", "ansible_port: http\n");
-    let e = inventory::load(&inv, Profile::Bare)
-        .unwrap_err()
-        .to_string();
+    let e = load_err(&inv);
     assert!(
         e.contains("host_vars/rice.ansible_port: `http` is not a TCP port"),
         "{e}"
     );
     write(&dir, "host_vars/rice", "ansible_port: [\n");
-    let e = inventory::load(&inv, Profile::Bare)
-        .unwrap_err()
-        .to_string();
+    let e = load_err(&inv);
+    // The file and its line.
+    let at = format!("{}:", dir.join("host_vars/rice").display());
+    assert!(e.starts_with(&at), "{e}");
     assert!(
-        e.starts_with(&format!("{}:", dir.join("host_vars/rice").display())),
+        e[at.len()..].starts_with(|c: char| c.is_ascii_digit()),
         "{e}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// At most 256 variable files in one folder and in the two: exactly 256 are read.
+#[test]
+fn at_most_256_variable_files_are_read() {
+    for (dir, split) in [("cap-one-folder", 256), ("cap-two-folders", 100)] {
+        let dir = folder(dir);
+        write(&dir, "inventory.yml", SEED);
+        let inv = dir.join("inventory.yml");
+        for i in 0..256 {
+            let side = if i < split { "host_vars" } else { "group_vars" };
+            write(&dir, &format!("{side}/extra/{i:03}.yml"), "x: 1\n");
+        }
+        inventory::load(&inv, Profile::Bare).unwrap_or_else(|e| panic!("256 files: {e}"));
+        write(&dir, "host_vars/extra/999.yml", "x: 1\n");
+        let e = inventory::load(&inv, Profile::Bare)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more than 256 variable files"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
 
 /// A model written as an Ansible inventory reads back as the same model: the seed's, the
@@ -573,5 +598,59 @@ fn ini_ports_ranges_and_repeated_vars_sections() {
             "{want}: {:?}",
             inv.unused
         );
+    }
+}
+
+/// Values as Python's literal_eval reads them (True, False, None, quoted strings), and the
+/// quotes and backslashes of a host line as shlex reads them around a `#`.
+#[test]
+fn ini_values_and_quotes_read_as_ansible_reads_them() {
+    let with_vars =
+        |vars: &str| SEED_INI.replacen("[all:vars]\n", &format!("[all:vars]\n{vars}"), 1);
+    let m = ini(&with_vars("etcd_pre_vote=True\n")).unwrap().model;
+    assert!(m.etcd.pre_vote);
+    let m = ini(&with_vars("etcd_pre_vote=False\n")).unwrap().model;
+    assert!(!m.etcd.pre_vote);
+    // None is no value: the default device, not a device named `None`.
+    let m = ini(&with_vars("storage_device=None\n")).unwrap().model;
+    assert_eq!(m.default_storage_device, "/dev/sdb");
+    let m = ini(&with_vars("storage_device='/dev/vdb'\n"))
+        .unwrap()
+        .model;
+    assert_eq!(m.default_storage_device, "/dev/vdb");
+    let e = ini(&with_vars("etcd_pre_vote=yes\n")).unwrap_err();
+    assert!(e.contains("etcd_pre_vote"), "{e}");
+    // Quotes are taken off a value only when they wrap it whole.
+    let e = ini(&with_vars("name='a'b'\n")).unwrap_err();
+    assert!(e.contains("`'a'b'`"), "{e}");
+    let port = |line: &str| {
+        let text = SEED_INI.replacen("opti ansible_host=192.168.1.11\n", &format!("{line}\n"), 1);
+        let m = ini(&text).unwrap_or_else(|e| panic!("{line}: {e}")).model;
+        m.node(m.node_by_name("opti").unwrap()).ssh.port
+    };
+    for (line, want) in [
+        (
+            r"opti ansible_host=192.168.1.11 note=a\#b ansible_port=2201",
+            2201,
+        ),
+        (
+            r##"opti ansible_host=192.168.1.11 note="a\"#b" ansible_port=2202"##,
+            2202,
+        ),
+        (
+            r"opti ansible_host=192.168.1.11 note='a # b' ansible_port=2203",
+            2203,
+        ),
+        (
+            r"opti ansible_host=192.168.1.11 note='a\'#b' ansible_port=2204",
+            22,
+        ),
+        (r"opti ansible_host=192.168.1.11 #ansible_port=2205", 22),
+        (
+            r##"opti ansible_host=192.168.1.11 note="x"#c ansible_port=2206"##,
+            22,
+        ),
+    ] {
+        assert_eq!(port(line), want, "{line}");
     }
 }
