@@ -147,3 +147,37 @@ fn node(m: &ClusterModel, i: usize) -> provisioner::model::Node {
     n.vrrp_initial_master = i == 0;
     n
 }
+
+/// Ceph's OSD memory target as rendered for the labs' small nodes: 512 MiB (Ceph's default is
+/// 4 GiB, more than a lab node has), in bytes, in the bare profile's ceph.conf.
+#[test]
+fn the_osd_memory_target_is_512_mib_in_ceph_conf() {
+    let m = ClusterModel::seed(Profile::Bare);
+    assert_eq!(m.ceph.osd_memory_target, 512 * 1024 * 1024);
+    let conf = provisioner::render::render(&m)
+        .into_iter()
+        .find(|f| f.path == "/etc/ceph/ceph.conf")
+        .expect("ceph.conf is rendered");
+    assert!(
+        conf.content.contains("osd_memory_target = 536870912\n"),
+        "{}",
+        conf.content
+    );
+}
+
+/// An OSD on a file (a device path outside /dev, as the container lab uses) is made 4 GiB
+/// when missing: the plan truncates it to that size, in bytes.
+#[test]
+fn a_file_backed_osd_is_made_4_gib() {
+    let mut m = ClusterModel::seed(Profile::Bare);
+    assert_eq!(m.ceph.file_osd_size, 4 * 1024 * 1024 * 1024);
+    m.nodes[0].storage_devices = vec!["/var/lib/hadrill/osd0.img".into()];
+    let plan = provisioner::plan::plan(&m);
+    let osd = plan
+        .steps
+        .iter()
+        .flat_map(|s| s.commands())
+        .find(|c| c.contains("osd0.img") && c.contains("truncate"))
+        .expect("a step makes the file");
+    assert!(osd.contains("truncate -s 4294967296 "), "{osd}");
+}
