@@ -219,7 +219,8 @@ pub struct Haproxy {
     pub timeout_check: Option<Duration>,
     /// `retries` after a failed connection attempt.
     pub retries: u32,
-    /// `option redispatch`: the last retry goes to another server.
+    /// `option redispatch`: a refused connection is retried on another server, at once on a
+    /// round-robin backend with more than one server UP, otherwise on the last retry.
     pub redispatch: bool,
 }
 

@@ -330,12 +330,12 @@ impl Sim {
         if !self.running(x, Daemon::Haproxy) {
             return Err("VIP holder's haproxy is not running");
         }
-        let srv = self.api_pick(x);
-        let r = srv.and_then(|s| self.api_server(x, s));
-        self.lb.proxies[x.index()].rr[0] += 1;
-        let took = r? + 2 * self.nodes[x.index()].delay;
+        let c = self.lb_connect(x, 0);
+        self.lb.proxies[x.index()].rr[0] += c.picks;
+        let (srv, waited) = c.to?;
+        let took = self.api_member(srv)? + waited + 2 * self.nodes[x.index()].delay;
         self.check_api_answer();
-        let lost = self.loss_penalty(x, srv?);
+        let lost = self.loss_penalty(x, srv);
         self.within_deadline(took, lost)
     }
 

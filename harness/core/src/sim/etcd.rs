@@ -7,7 +7,7 @@ use std::time::Duration;
 use provisioner::model::NodeId;
 use rand::Rng;
 
-use super::{Backend, Broken, Sim};
+use super::{Broken, Sim};
 use crate::scenario::Daemon;
 
 /// etcd's timers.
@@ -313,29 +313,11 @@ impl Sim {
         Ok(2 * self.model.etcd.fsync + 2 * d)
     }
 
+    /// The API through `on`'s HAProxy, as a new connection from its round-robin position
+    /// would get it.
     pub(super) fn api_via(&self, on: NodeId) -> Result<Duration, &'static str> {
-        self.api_server(on, self.api_pick(on)?)
-    }
-
-    /// The API server `on`'s HAProxy sends its next new connection to (round-robin).
-    pub(super) fn api_pick(&self, on: NodeId) -> Result<NodeId, &'static str> {
-        let up: Vec<NodeId> = self
-            .model
-            .node_ids()
-            .filter(|&s| self.in_rotation(on, 0, s))
-            .collect();
-        if up.is_empty() {
-            return Err("haproxy: no API backend UP");
-        }
-        Ok(up[self.lb.proxies[on.index()].rr[0] % up.len()])
-    }
-
-    pub(super) fn api_server(&self, on: NodeId, srv: NodeId) -> Result<Duration, &'static str> {
-        match self.backend(on, 0, srv) {
-            Backend::Silent => Err("haproxy sent it to a silent server not yet DOWN"),
-            Backend::Refused => Err("haproxy sent it to a refusing server not yet DOWN"),
-            Backend::Open => self.api_member(srv),
-        }
+        let (srv, waited) = self.lb_connect(on, 0).to?;
+        Ok(self.api_member(srv)? + waited)
     }
 
     /// The etcd raft leader now.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use provisioner::model::{ClusterModel, NodeId, Profile};
 
-use super::{Backend, Sim, Vrrp};
+use super::{Sim, Vrrp};
 use crate::scenario::Daemon;
 
 /// Kubernetes' timers.
@@ -142,26 +142,14 @@ impl Sim {
 
     /// The ingress through `on`'s HAProxy: the server it picked (round-robin) and the answer.
     pub(super) fn ingress_via(&mut self, on: NodeId) -> Result<(NodeId, Duration), &'static str> {
-        let up: Vec<NodeId> = self
-            .model
-            .node_ids()
-            .filter(|&s| self.in_rotation(on, 1, s))
-            .collect();
-        if up.is_empty() {
-            return Err("haproxy: no ingress backend UP");
-        }
-        let proxy = &mut self.lb.proxies[on.index()];
-        let srv = up[proxy.rr[1] % up.len()];
-        proxy.rr[1] += 1;
-        self.ingress_answer(on, srv).map(|d| (srv, d))
+        let c = self.lb_connect(on, 1);
+        self.lb.proxies[on.index()].rr[1] += c.picks;
+        let (srv, waited) = c.to?;
+        self.ingress_answer(srv).map(|d| (srv, d + waited))
     }
 
-    fn ingress_answer(&mut self, on: NodeId, srv: NodeId) -> Result<Duration, &'static str> {
-        match self.backend(on, 1, srv) {
-            Backend::Silent => return Err("haproxy sent it to a silent ingress not yet DOWN"),
-            Backend::Refused => return Err("haproxy sent it to a refusing ingress not yet DOWN"),
-            Backend::Open => {}
-        }
+    /// What the ingress controller on `srv` answers, once HAProxy is connected to it.
+    fn ingress_answer(&mut self, srv: NodeId) -> Result<Duration, &'static str> {
         if self.model.profile == Profile::Bare {
             return Ok(self.model.traefik.answer / 2);
         }

@@ -53,7 +53,6 @@ mod rng;
 mod vrrp;
 
 pub use check::Broken;
-use lb::Backend;
 pub use live::{Component, ETCD_ROUNDS_MAX};
 use queue::Queue;
 pub use queue::{Error, EVENTS_MAX, QUEUE_LEN_MAX, STEADY_TIMERS_MAX, TIMERS_PER_FAULT_MAX};

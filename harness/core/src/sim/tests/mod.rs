@@ -253,4 +253,5 @@ fn a_check_due_at_an_events_moment_sees_that_event() {
 }
 
 mod ceph;
+mod lb;
 mod vrrp;
