@@ -140,12 +140,13 @@ impl Sim {
         self.at(self.model.keepalived.advert_int + late, Event::Advert(i, g));
     }
 
-    /// One advert to every peer, heard there after the machine's advert transit.
+    /// One advert to every peer, heard there after the machine's advert transit. keepalived
+    /// sends it to each `unicast_peer` as a packet of its own, so netem on the sender's
+    /// egress loses each independently: one backup can miss the adverts the other hears.
     fn send_advert(&mut self, i: NodeId) {
         let priority = self.priority(i);
-        // One decision for every peer: netem on the sender's egress drops its frames alike.
-        let lost = self.lost(i);
         for to in self.vrrp_peers(i) {
+            let lost = self.lost(i);
             if self.delivers(i, to) && !lost {
                 let transit = jitter(&mut self.rngs.vrrp, self.model.machine.vrrp_advert_transit);
                 self.at(
