@@ -167,3 +167,30 @@ fn every_bad_input_is_one_printable_line_and_exit_2() {
     assert!(!Path::new(&out).exists(), "bad input writes nothing");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_fault_the_lab_cannot_do_is_refused_before_the_drill_naming_the_step_and_why() {
+    // Not scratch(): the other test of this process removes that folder as it starts.
+    let dir = std::env::temp_dir().join(format!("hadrill-unsupported-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("out").display().to_string();
+    let f = scenario_file(
+        &dir,
+        "kubelet.yaml",
+        "steps:\n  - observe: 5s\n  - fault: {stop-service: {node: node-1, service: kubelet}}\n",
+    );
+    let args: Vec<String> = ["drill", "--sim", "--profile", "bare", "--out", &out, &f]
+        .iter()
+        .map(|x| (*x).to_owned())
+        .collect();
+    let (code, stderr) = run(&dir.join("home"), &args);
+    check_line(&args, code, &stderr);
+    assert!(stderr.contains("step 1: this lab cannot"), "{stderr}");
+    assert!(
+        stderr.contains("the bare profile runs no kubelet"),
+        "{stderr}"
+    );
+    assert!(!Path::new(&out).exists(), "a refused drill writes nothing");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -300,7 +300,7 @@ impl Lab for Failing {
     fn substrate(&self) -> Substrate {
         self.sim.substrate()
     }
-    fn supports(&self, kind: &FaultKind) -> bool {
+    fn supports(&self, kind: &FaultKind) -> Result<(), String> {
         self.sim.supports(kind)
     }
     fn set_probes(&mut self, probes: &provisioner::model::Probes) -> Result<(), Error> {

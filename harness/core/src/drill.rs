@@ -91,10 +91,11 @@ pub fn preflight(lab: &dyn Lab, scenario: &Scenario) -> Result<(), Error> {
     let names = lab.node_names();
     for (step, s) in scenario.steps.iter().enumerate() {
         let Step::Fault(f) = s else { continue };
-        if !lab.supports(&f.kind) {
+        if let Err(why) = lab.supports(&f.kind) {
             return Err(Error::Unsupported {
                 step,
                 fault: f.to_string(),
+                why,
             });
         }
         if let Target::Node(name) = &f.target {

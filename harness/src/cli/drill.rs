@@ -8,8 +8,7 @@ use provisioner::model::{ClusterModel, Profile};
 
 use super::{default_kubeconfig, lab_model};
 use crate::drill::{self as run_drill, SimLab};
-use crate::lab::libvirt::drive::LibvirtLab;
-use crate::lab::Lab;
+use crate::lab::{Lab, RealLab};
 use crate::record::Service;
 use crate::report::{self, DrillReport, ScenarioReport, Summary};
 use crate::scenario::{self, Scenario};
@@ -163,12 +162,13 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>> {
         .collect()
 }
 
-/// A lab opened for drilling: its model (with the profile it was provisioned with).
+/// A lab opened for drilling (through the labs' registry): its model (with the profile it
+/// was provisioned with).
 fn open_lab(
     name: &str,
     seed: u64,
     kubeconfig: Option<&Path>,
-) -> Result<(ClusterModel, LibvirtLab)> {
+) -> Result<(ClusterModel, Box<dyn RealLab>)> {
     let (model, lab) = lab_model(name, None)?;
     let state = lab
         .load()
@@ -180,7 +180,7 @@ fn open_lab(
     let kc = kubeconfig
         .map(Path::to_path_buf)
         .unwrap_or_else(default_kubeconfig);
-    let dl = LibvirtLab::open(&crate::home(), name, model.clone(), seed, Some(&kc))
+    let dl = crate::lab::open(&crate::home(), name, model.clone(), seed, Some(&kc))
         .map_err(anyhow::Error::msg)?;
     Ok((model, dl))
 }
@@ -195,7 +195,7 @@ fn preflight(lab: &dyn Lab, scenarios: &[Scenario]) -> Result<()> {
 /// Each scenario on the lab, from a cluster found healthy first; `keep` takes what is needed
 /// of each report (a drill keeps summaries, so records do not pile up).
 fn on_lab<T>(
-    dl: &mut LibvirtLab,
+    dl: &mut dyn RealLab,
     scenarios: &[Scenario],
     mut keep: impl FnMut(ScenarioReport) -> T,
 ) -> Vec<T> {
@@ -276,10 +276,11 @@ pub(super) fn drill(a: &DrillArgs) -> Result<u8> {
         }
         Some(name) => {
             let (model, mut dl) = open_lab(name, a.seed, a.on.kubeconfig.as_deref())?;
-            preflight(&dl, &scenarios)?;
+            preflight(dl.as_ref(), &scenarios)?;
             let out = open_out(&a.out)?;
-            let summaries = on_lab(&mut dl, &scenarios, |r| r.summary());
-            let report = DrillReport::new("libvirt", model.profile.as_str(), a.seed, summaries);
+            let summaries = on_lab(dl.as_mut(), &scenarios, |r| r.summary());
+            let substrate = dl.substrate().as_str();
+            let report = DrillReport::new(substrate, model.profile.as_str(), a.seed, summaries);
             finish_drill(a, out, &report, shard.as_ref())
         }
     }
@@ -350,7 +351,7 @@ pub(super) fn matrix(a: &MatrixArgs) -> Result<u8> {
             let (model, mut dl) = open_lab(name, a.seed, a.on.kubeconfig.as_deref())?;
             let out = open_out(&a.out)?;
             let rows = mx::run_with(&model, |s| {
-                on_lab(&mut dl, std::slice::from_ref(s), |r| r).remove(0)
+                on_lab(dl.as_mut(), std::slice::from_ref(s), |r| r).remove(0)
             });
             (out, rows)
         }
@@ -366,7 +367,7 @@ pub(super) fn matrix(a: &MatrixArgs) -> Result<u8> {
 pub(super) fn compare(a: &CompareArgs) -> Result<u8> {
     let scenarios = load_all(&a.scenarios)?;
     let (model, mut dl) = open_lab(&a.lab, a.seed, a.kubeconfig.as_deref())?;
-    preflight(&dl, &scenarios)?;
+    preflight(dl.as_ref(), &scenarios)?;
     let mut out = open_out(&a.out)?;
     let mut lab_summaries = Vec::new();
     let mut sim_summaries = Vec::new();
@@ -374,7 +375,7 @@ pub(super) fn compare(a: &CompareArgs) -> Result<u8> {
     for s in &scenarios {
         let mut lab_runs = Vec::new();
         for _ in 0..a.runs {
-            lab_runs.extend(on_lab(&mut dl, std::slice::from_ref(s), |r| r));
+            lab_runs.extend(on_lab(dl.as_mut(), std::slice::from_ref(s), |r| r));
             if lab_runs.iter().any(|r| is_interrupted(r.error.as_deref())) {
                 break;
             }
@@ -400,7 +401,7 @@ pub(super) fn compare(a: &CompareArgs) -> Result<u8> {
         }
     }
     let profile = model.profile.as_str();
-    let lab_report = DrillReport::new("libvirt", profile, a.seed, lab_summaries);
+    let lab_report = DrillReport::new(dl.substrate().as_str(), profile, a.seed, lab_summaries);
     let sim_report = DrillReport::new("sim", profile, a.seed, sim_summaries);
     print!("{}", cmp::markdown(&rows));
     let written = report::write_all(&lab_report, &mut out, Path::new("lab"))

@@ -166,14 +166,13 @@ pub(super) fn heal(a: &DownArgs) -> Result<u8> {
     }
     let names: Vec<String> = model.nodes.iter().map(|n| n.name.clone()).collect();
     let mut dl =
-        crate::lab::libvirt::drive::LibvirtLab::open(&crate::home(), &a.lab, model, 1, None)
-            .map_err(anyhow::Error::msg)?;
+        crate::lab::open(&crate::home(), &a.lab, model, 1, None).map_err(anyhow::Error::msg)?;
     for f in active.iter().rev() {
         let Some(undo) = crate::drill::inverse(&f.kind) else {
             continue;
         };
         let node: NodeId = f.node;
-        crate::lab::Lab::inject(&mut dl, &undo, node)?;
+        dl.inject(&undo, node)?;
         println!("{} {}: undone", undo.key(), names[node.index()]);
     }
     std::fs::remove_file(lab.faults()).with_context(|| format!("{}", lab.faults().display()))?;

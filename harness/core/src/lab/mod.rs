@@ -55,12 +55,14 @@ pub enum Error {
         role: String,
     },
     /// The lab cannot do this fault.
-    #[error("step {step}: this lab cannot {fault}")]
+    #[error("step {step}: this lab cannot {fault}: {why}")]
     Unsupported {
         /// 0-based step index.
         step: usize,
         /// The fault.
         fault: String,
+        /// Why not, in words a user can act on.
+        why: String,
     },
     /// The lab's machinery failed (libvirt, SSH, a command).
     #[error("{0}")]
@@ -96,8 +98,9 @@ impl From<crate::record::Full> for Error {
 pub trait Lab {
     /// What kind of lab.
     fn substrate(&self) -> Substrate;
-    /// Whether the lab can carry out this fault (asked for every step before the drill).
-    fn supports(&self, kind: &FaultKind) -> bool;
+    /// Whether the lab can carry out this fault (asked for every step before the drill); Err
+    /// says why not.
+    fn supports(&self, kind: &FaultKind) -> Result<(), String>;
     /// Probes as the scenario asks (`probe:`), from its first observation on; called once
     /// per drill, before any step.
     fn set_probes(&mut self, probes: &Probes) -> Result<(), Error>;

@@ -42,7 +42,7 @@ impl Lab for SimLab {
     fn substrate(&self) -> Substrate {
         Substrate::Sim
     }
-    fn supports(&self, kind: &FaultKind) -> bool {
+    fn supports(&self, kind: &FaultKind) -> Result<(), String> {
         self.sim.supports(kind)
     }
     fn set_probes(&mut self, probes: &Probes) -> Result<(), Error> {

@@ -264,15 +264,17 @@ impl Sim {
     }
 
     /// Whether the lab can carry out this fault kind in this profile.
-    pub fn supports(&self, kind: &FaultKind) -> bool {
+    pub fn supports(&self, kind: &FaultKind) -> Result<(), String> {
         match kind {
             FaultKind::StopService(d)
             | FaultKind::KillService(d, _)
-            | FaultKind::StartService(d) => {
-                self.model.profile == Profile::Kubernetes
-                    || !matches!(d, Daemon::KubeApiserver | Daemon::Kubelet)
+            | FaultKind::StartService(d)
+                if self.model.profile == Profile::Bare
+                    && matches!(d, Daemon::KubeApiserver | Daemon::Kubelet) =>
+            {
+                Err(format!("the bare profile runs no {}", d.as_str()))
             }
-            _ => true,
+            _ => Ok(()),
         }
     }
 }

@@ -121,39 +121,6 @@ impl LibvirtLab {
         })
     }
 
-    /// Waits until every `validate` check passes: each scenario starts from a verified healthy
-    /// cluster (a Ceph OSD marked down too often in ten minutes stops itself for good; a node
-    /// the last drill powered off needs to boot). Err names the checks that kept failing.
-    pub fn wait_healthy(&mut self) -> Result<(), String> {
-        let (model, hosts, interrupted) = (&self.model, &self.hosts, &self.interrupted);
-        let kubeconfig = self.kubeconfig.as_deref();
-        let (checks, _) = self.rt.block_on(crate::validate::until_settled(
-            HEALTHY_WAIT_MAX,
-            || interrupted.load(Ordering::SeqCst),
-            || async move {
-                match (kubeconfig, model.profile) {
-                    (Some(kc), Profile::Kubernetes) => crate::validate::kubernetes(model, kc).await,
-                    _ => crate::validate::bare(model, hosts).await,
-                }
-            },
-        ));
-        let failed: Vec<String> = checks
-            .iter()
-            .filter(|c| !c.ok)
-            .map(|c| format!("{}: {}", c.name, c.detail))
-            .collect();
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            Err(failed.join("; "))
-        }
-    }
-
-    /// The fault ledger's file.
-    pub fn ledger_file(&self) -> std::path::PathBuf {
-        self.lab.faults()
-    }
-
     fn node(&self, id: NodeId) -> &str {
         &self.model.node(id).name
     }
@@ -514,26 +481,76 @@ impl LibvirtLab {
     }
 }
 
+impl crate::lab::RealLab for LibvirtLab {
+    /// Waits until every `validate` check passes: each scenario starts from a verified healthy
+    /// cluster (a Ceph OSD marked down too often in ten minutes stops itself for good; a node
+    /// the last drill powered off needs to boot). Err names the checks that kept failing.
+    fn wait_healthy(&mut self) -> Result<(), String> {
+        let (model, hosts, interrupted) = (&self.model, &self.hosts, &self.interrupted);
+        let kubeconfig = self.kubeconfig.as_deref();
+        let (checks, _) = self.rt.block_on(crate::validate::until_settled(
+            HEALTHY_WAIT_MAX,
+            || interrupted.load(Ordering::SeqCst),
+            || async move {
+                match (kubeconfig, model.profile) {
+                    (Some(kc), Profile::Kubernetes) => crate::validate::kubernetes(model, kc).await,
+                    _ => crate::validate::bare(model, hosts).await,
+                }
+            },
+        ));
+        let failed: Vec<String> = checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed.join("; "))
+        }
+    }
+
+    /// The fault ledger's file.
+    fn ledger_file(&self) -> std::path::PathBuf {
+        self.lab.faults()
+    }
+}
+
 impl Lab for LibvirtLab {
     fn substrate(&self) -> Substrate {
         Substrate::Libvirt
     }
 
-    fn supports(&self, kind: &FaultKind) -> bool {
+    fn supports(&self, kind: &FaultKind) -> Result<(), String> {
         match kind {
             // Service faults act on host units: in the kubernetes profile etcd, the API server,
             // Ceph and traefik run in pods, which this lab does not kill.
             FaultKind::StopService(d)
             | FaultKind::KillService(d, _)
             | FaultKind::StartService(d) => match self.model.profile {
-                Profile::Bare => !matches!(d, Daemon::KubeApiserver | Daemon::Kubelet),
-                Profile::Kubernetes => {
-                    matches!(d, Daemon::Keepalived | Daemon::Haproxy | Daemon::Kubelet)
+                Profile::Bare if matches!(d, Daemon::KubeApiserver | Daemon::Kubelet) => {
+                    Err(format!("the bare profile runs no {}", d.as_str()))
                 }
+                Profile::Kubernetes
+                    if !matches!(d, Daemon::Keepalived | Daemon::Haproxy | Daemon::Kubelet) =>
+                {
+                    Err(format!(
+                        "in the kubernetes profile {} runs in a pod, and this lab stops only \
+                         host services (keepalived, haproxy, kubelet)",
+                        d.as_str()
+                    ))
+                }
+                _ => Ok(()),
             },
-            FaultKind::Drain | FaultKind::Uncordon => self.model.profile == Profile::Bare,
-            FaultKind::Cut(_) => self.has_cut_sets(),
-            _ => true,
+            FaultKind::Drain | FaultKind::Uncordon if self.model.profile != Profile::Bare => {
+                Err("this lab drains only in the bare profile (HAProxy maintenance)".into())
+            }
+            FaultKind::Cut(_) if !self.has_cut_sets() => Err(format!(
+                "the lab's nftables table has no one-way cut sets (made by an older hadrill): \
+                 `hadrill down --lab {0}` and `hadrill up --lab {0}` make them",
+                self.state.name
+            )),
+            _ => Ok(()),
         }
     }
 
