@@ -1,0 +1,69 @@
+//! hadrill's native inventory form: its SSH defaults, its node cap, and that Ansible's
+//! variable folders beside it are not read.
+
+use std::path::Path;
+
+use provisioner::inventory;
+use provisioner::model::{Profile, NODES_MAX};
+
+/// A native inventory of `n` nodes on 10.0.0.0/24 (VIP .250), with `ssh` as its ssh section.
+fn native(n: usize, ssh: &str) -> String {
+    let mut s = format!("cluster:\n  name: c\n  vip: 10.0.0.250\n  prefix_len: 24\n{ssh}nodes:\n");
+    for i in 1..=n {
+        s.push_str(&format!(
+            "  - name: n{i}\n    address: 10.0.0.{i}\n    storage_devices: [/dev/sdb]\n"
+        ));
+    }
+    s
+}
+
+#[test]
+fn the_ssh_section_is_every_nodes_default() {
+    let dir = std::env::temp_dir().join(format!("hadrill-native-ssh-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("id");
+    std::fs::write(&key, "not a real key\n").unwrap();
+    let ssh = format!("ssh:\n  user: admin\n  port: 2222\n  key: {}\n", key.display());
+    let inv = inventory::parse(Path::new("inv.yml"), &native(3, &ssh), Profile::Bare).unwrap();
+    assert_eq!(inv.model.nodes.len(), 3);
+    for n in &inv.model.nodes {
+        assert_eq!(n.ssh.user, "admin", "{}", n.name);
+        assert_eq!(n.ssh.port, 2222, "{}", n.name);
+        assert_eq!(n.ssh.key.as_deref(), Some(key.as_path()), "{}", n.name);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_native_inventory_holds_at_most_nodes_max_nodes() {
+    for profile in [Profile::Bare, Profile::Kubernetes] {
+        let inv = inventory::parse(Path::new("inv.yml"), &native(NODES_MAX, ""), profile).unwrap();
+        assert_eq!(inv.model.nodes.len(), NODES_MAX);
+        let e = inventory::parse(Path::new("inv.yml"), &native(NODES_MAX + 1, ""), profile)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("{} nodes: at most {NODES_MAX}", NODES_MAX + 1)),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn group_vars_beside_a_native_inventory_are_not_read() {
+    // Ansible's folders belong to Ansible's forms; a broken file there must not matter to a
+    // native inventory in the same folder (it would be refused if read).
+    let dir = std::env::temp_dir().join(format!("hadrill-native-vars-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("group_vars")).unwrap();
+    std::fs::write(dir.join("group_vars/all.yml"), "pod_cidr: [not, a, cidr\n").unwrap();
+    let path = dir.join("inv.yml");
+    std::fs::write(&path, native(3, "")).unwrap();
+    let inv = inventory::load(&path, Profile::Bare).unwrap();
+    assert_eq!(inv.model.nodes.len(), 3);
+    // The same folder beside an Ansible inventory is read, and refused.
+    let seed = include_str!("../examples/seed-inventory.yml");
+    std::fs::write(&path, seed).unwrap();
+    let e = inventory::load(&path, Profile::Bare).unwrap_err().to_string();
+    assert!(e.contains("group_vars/all.yml"), "{e}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
