@@ -23,7 +23,10 @@ fn the_ssh_section_is_every_nodes_default() {
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("id");
     std::fs::write(&key, "not a real key\n").unwrap();
-    let ssh = format!("ssh:\n  user: admin\n  port: 2222\n  key: {}\n", key.display());
+    let ssh = format!(
+        "ssh:\n  user: admin\n  port: 2222\n  key: {}\n",
+        key.display()
+    );
     let inv = inventory::parse(Path::new("inv.yml"), &native(3, &ssh), Profile::Bare).unwrap();
     assert_eq!(inv.model.nodes.len(), 3);
     for n in &inv.model.nodes {
@@ -63,7 +66,49 @@ fn group_vars_beside_a_native_inventory_are_not_read() {
     // The same folder beside an Ansible inventory is read, and refused.
     let seed = include_str!("../examples/seed-inventory.yml");
     std::fs::write(&path, seed).unwrap();
-    let e = inventory::load(&path, Profile::Bare).unwrap_err().to_string();
+    let e = inventory::load(&path, Profile::Bare)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("group_vars/all.yml"), "{e}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The seed's Ansible layout with `n` hosts on 10.0.0.0/24 (VIP .250).
+fn ansible(n: usize) -> String {
+    let names: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
+    let list =
+        |hosts: &[String]| -> String { hosts.iter().map(|h| format!("        {h}:\n")).collect() };
+    let mut s = String::from("all:\n  children:\n    kube:\n      hosts:\n");
+    for (i, h) in names.iter().enumerate() {
+        s.push_str(&format!(
+            "        {h}:\n          ansible_host: 10.0.0.{}\n",
+            i + 1
+        ));
+    }
+    for (group, hosts) in [
+        ("kube-master", &names[..]),
+        ("zero-master", &names[..1]),
+        ("other-master", &names[1..]),
+        ("proxy", &names[..]),
+        ("storage", &names[..]),
+    ] {
+        s.push_str(&format!("    {group}:\n      hosts:\n{}", list(hosts)));
+    }
+    s.push_str(
+        "    vip:\n      hosts:\n        kube-cluster:\n          ansible_host: 10.0.0.250\n",
+    );
+    s
+}
+
+#[test]
+fn an_ansible_inventory_holds_at_most_nodes_max_hosts() {
+    let inv = inventory::parse(Path::new("inv.yml"), &ansible(NODES_MAX), Profile::Bare).unwrap();
+    assert_eq!(inv.model.nodes.len(), NODES_MAX);
+    let e = inventory::parse(Path::new("inv.yml"), &ansible(NODES_MAX + 1), Profile::Bare)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("{} hosts: at most {NODES_MAX}", NODES_MAX + 1)),
+        "{e}"
+    );
 }
