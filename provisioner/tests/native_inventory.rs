@@ -112,3 +112,22 @@ fn an_ansible_inventory_holds_at_most_nodes_max_hosts() {
         "{e}"
     );
 }
+
+#[test]
+fn masters_work_only_when_masters_are_schedulable() {
+    let mut text = native(3, "").replace(
+        "storage_devices: [/dev/sdb]\n",
+        "storage_devices: [/dev/sdb]\n    roles: [master, proxy, storage]\n",
+    );
+    text.push_str("  - name: w4\n    address: 10.0.0.4\n    roles: [worker]\n");
+    for (schedulable, masters_work) in [(true, true), (false, false)] {
+        let t = format!("masters_schedulable: {schedulable}\n{text}");
+        let inv = inventory::parse(Path::new("inv.yml"), &t, Profile::Bare).unwrap();
+        let workers: Vec<bool> = inv.model.nodes.iter().map(|n| n.worker).collect();
+        assert_eq!(
+            workers,
+            [masters_work, masters_work, masters_work, true],
+            "masters_schedulable: {schedulable}"
+        );
+    }
+}
