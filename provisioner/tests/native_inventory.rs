@@ -131,3 +131,19 @@ fn masters_work_only_when_masters_are_schedulable() {
         );
     }
 }
+
+#[test]
+fn a_pool_larger_than_its_storage_hosts_is_warned_about() {
+    let doubt = "PGs cannot place every copy on its own host";
+    let warned = |n: usize, size: &str| {
+        let text =
+            native(n, "").replace("  prefix_len: 24\n", &format!("  prefix_len: 24\n{size}"));
+        let inv = inventory::parse(Path::new("inv.yml"), &text, Profile::Bare).unwrap();
+        inv.warnings.iter().any(|w| w.contains(doubt))
+    };
+    // Size 3 (the default) on 3 and on 4 storage hosts: every copy has a host of its own.
+    assert!(!warned(3, ""));
+    assert!(!warned(4, ""));
+    // Size 3 on 2 hosts: one host would need two copies.
+    assert!(warned(2, "  ceph_pool_min_size: 1\n"));
+}
