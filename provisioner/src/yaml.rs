@@ -142,6 +142,26 @@ fn rewrite(m: &str) -> String {
             shown(&format!("!{tag}"))
         );
     }
+    if let Some(breach) = m.strip_prefix("budget breached: ") {
+        // serde-saphyr's limits on a document (its defaults), named by their Debug form.
+        let what = match breach.split([' ', '{']).next().unwrap_or(breach) {
+            "Depth" => {
+                return "nested more than 64 maps and lists deep (the YAML reader's limit)"
+                    .to_owned()
+            }
+            "Events" => "parser events",
+            "Aliases" => "aliases",
+            "Anchors" => "anchors",
+            "InclusionDepth" => "nested includes",
+            "Documents" => "documents",
+            "Nodes" => "nodes",
+            "ScalarBytes" => "bytes of values",
+            "CommentBytes" => "bytes of comments",
+            "MergeKeys" => "merge keys",
+            _ => "its size",
+        };
+        return format!("past the YAML reader's limit on {what}");
+    }
     if m.starts_with("recursive references require") {
         return "an alias refers to its own anchor (a recursive reference)".to_owned();
     }

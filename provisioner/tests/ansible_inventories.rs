@@ -654,3 +654,62 @@ fn ini_values_and_quotes_read_as_ansible_reads_them() {
         assert_eq!(port(line), want, "{line}");
     }
 }
+
+/// The size caps at their edges. Ansible's INI reader always has the groups `all` and
+/// `ungrouped`, so 1,022 sections make 1,024 groups (the cap, read: the error is then
+/// another's) and 1,023 make one too many; 4 ranges of 1,024 hosts (a range's own cap) are the
+/// 4,096 hosts of the cap, and one host more is refused.
+#[test]
+fn the_inventorys_size_caps_hold_at_their_edges() {
+    let groups = |n: usize| -> String { (0..n).map(|i| format!("[g{i}]\n")).collect() };
+    let e = ini(&groups(1022)).unwrap_err();
+    assert!(!e.contains("groups in the inventory"), "1,024 groups: {e}");
+    let e = ini(&groups(1023)).unwrap_err();
+    assert!(e.contains("more than 1024 groups in the inventory"), "{e}");
+
+    let hosts: String = (0..4)
+        .map(|i| format!("[r{i}]\nh{i}x[0000:1023]\n"))
+        .collect();
+    let e = ini(&hosts).unwrap_err();
+    assert!(!e.contains("hosts in the inventory"), "4,096 hosts: {e}");
+    let e = ini(&format!("{hosts}[one]\nlast\n")).unwrap_err();
+    assert!(e.contains("more than 4096 hosts in the inventory"), "{e}");
+}
+
+/// YAML's groups nest 31 deep below `all`, read; one more is refused by the YAML reader's
+/// depth budget (serde-saphyr's default, 64 nested maps and lists), since each level is two
+/// maps (`children:` and the group's own) below `all:`'s. So the group walk's own cap of 32 is
+/// a second guard that a YAML file cannot reach (an INI file meets the same 32 in the group
+/// resolver: `inventories_built_to_exhaust_are_read_once_or_refused`).
+#[test]
+fn yaml_groups_nest_31_deep_and_no_deeper() {
+    let chain = |depth: usize| -> String {
+        let mut text = String::from("all:\n");
+        let mut indent = String::from("  ");
+        for i in 1..=depth {
+            text += &format!("{indent}children:\n{indent}  c{i}:\n");
+            indent += "    ";
+        }
+        text
+    };
+    let e = refused(&chain(31));
+    assert!(
+        e.contains("no hosts"),
+        "31 deep is read, then refused for its hosts: {e}"
+    );
+    let e = refused(&chain(32));
+    let want =
+        "inv.yml:65: (document): nested more than 64 maps and lists deep (the YAML reader's limit)";
+    assert_eq!(e, want, "32 deep");
+}
+
+/// A host name Ansible reads but a node cannot have is named by the host's own field in the
+/// Ansible form (the host is its key: no `.name` after it), as the native form names `.name`.
+#[test]
+fn a_bad_host_name_is_named_by_the_hosts_own_field() {
+    let text = SEED.replacen("        opti:\n", "        \"op ti\":\n", 1);
+    let e = refused(&text);
+    let field = "all.children.kube.hosts.op ti: `op ti` is not a host name";
+    assert!(e.contains(field), "{e}");
+    assert!(!e.contains("op ti.name"), "{e}");
+}
