@@ -118,6 +118,27 @@ pub fn plain(message: &str) -> String {
 /// Most characters of a rewritten message (a value in it is shown shorter still).
 pub const MESSAGE_LEN_MAX: usize = 400;
 
+/// One of serde-saphyr's limits on a document (its defaults), which it names by its Debug form
+/// (`Depth { depth: 65 }`), in words.
+fn budget(breach: &str) -> String {
+    let what = match breach.split([' ', '{']).next().unwrap_or(breach) {
+        "Depth" => {
+            return "nested more than 64 maps and lists deep (the YAML reader's limit)".to_owned()
+        }
+        "Events" => "parser events",
+        "Aliases" => "aliases",
+        "Anchors" => "anchors",
+        "InclusionDepth" => "nested includes",
+        "Documents" => "documents",
+        "Nodes" => "nodes",
+        "ScalarBytes" => "bytes of values",
+        "CommentBytes" => "bytes of comments",
+        "MergeKeys" => "merge keys",
+        _ => "its size",
+    };
+    format!("past the YAML reader's limit on {what}")
+}
+
 fn rewrite(m: &str) -> String {
     // A library's advice to the programmer ("…; use Option<String>") is not the user's.
     let m = m.split_once("; use ").map_or(m, |(head, _)| head);
@@ -143,24 +164,7 @@ fn rewrite(m: &str) -> String {
         );
     }
     if let Some(breach) = m.strip_prefix("budget breached: ") {
-        // serde-saphyr's limits on a document (its defaults), named by their Debug form.
-        let what = match breach.split([' ', '{']).next().unwrap_or(breach) {
-            "Depth" => {
-                return "nested more than 64 maps and lists deep (the YAML reader's limit)"
-                    .to_owned()
-            }
-            "Events" => "parser events",
-            "Aliases" => "aliases",
-            "Anchors" => "anchors",
-            "InclusionDepth" => "nested includes",
-            "Documents" => "documents",
-            "Nodes" => "nodes",
-            "ScalarBytes" => "bytes of values",
-            "CommentBytes" => "bytes of comments",
-            "MergeKeys" => "merge keys",
-            _ => "its size",
-        };
-        return format!("past the YAML reader's limit on {what}");
+        return budget(breach);
     }
     if m.starts_with("recursive references require") {
         return "an alias refers to its own anchor (a recursive reference)".to_owned();

@@ -337,12 +337,13 @@ fn ini_errors_name_the_line_and_the_field() {
     }
 }
 
-/// A folder of its own under the system's temporary one, empty.
-fn folder(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("hadrill-inv-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A folder of its own under the system's temporary one, empty, removed when the guard
+/// drops (a panic included).
+fn folder(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("hadrill-inv-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn write(dir: &Path, file: &str, text: &str) {
@@ -358,35 +359,36 @@ fn load_err(inv: &Path) -> String {
 
 #[test]
 fn group_vars_and_host_vars_folders_beside_the_file_win_over_it() {
-    let dir = folder("vars-dirs");
+    let scratch = folder("vars-dirs");
+    let dir = scratch.path();
     let inv = dir.join("inventory.yml");
     let text = SEED.replacen(
         "    kube:\n",
         "    kube:\n      vars:\n        ansible_user: from-inventory\n",
         1,
     );
-    write(&dir, "inventory.yml", &text);
+    write(dir, "inventory.yml", &text);
     write(
-        &dir,
+        dir,
         "group_vars/kube.yml",
         "ansible_user: ops\nos_release: jammy\n",
     );
     write(
-        &dir,
+        dir,
         "group_vars/storage/disks.yaml",
         "storage_devices: [/dev/sdc]\n",
     );
     write(
-        &dir,
+        dir,
         "group_vars/storage/.hidden.yml",
         "storage_devices: [/dev/sdz]\n",
     );
     write(
-        &dir,
+        dir,
         "host_vars/rice",
         "ansible_port: 2222\nansible_host: 192.168.1.20\n",
     );
-    write(&dir, "host_vars/ghost.json", "{\"ansible_port\": 1}\n");
+    write(dir, "host_vars/ghost.json", "{\"ansible_port\": 1}\n");
     let read = inventory::load(&inv, Profile::Bare).unwrap_or_else(|e| panic!("{e}"));
     let m = &read.model;
     let node = |name: &str| m.node(m.node_by_name(name).unwrap());
@@ -414,13 +416,13 @@ fn group_vars_and_host_vars_folders_beside_the_file_win_over_it() {
         .all(|n| n.ssh.user == "from-inventory"));
     // A bad value in a folder's file names that file (and its field); a file that is not
     // YAML names its line.
-    write(&dir, "host_vars/rice", "ansible_port: http\n");
+    write(dir, "host_vars/rice", "ansible_port: http\n");
     let e = load_err(&inv);
     assert!(
         e.contains("host_vars/rice.ansible_port: `http` is not a TCP port"),
         "{e}"
     );
-    write(&dir, "host_vars/rice", "ansible_port: [\n");
+    write(dir, "host_vars/rice", "ansible_port: [\n");
     let e = load_err(&inv);
     // The file and its line.
     let at = format!("{}:", dir.join("host_vars/rice").display());
@@ -429,27 +431,26 @@ fn group_vars_and_host_vars_folders_beside_the_file_win_over_it() {
         e[at.len()..].starts_with(|c: char| c.is_ascii_digit()),
         "{e}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// At most 256 variable files in one folder and in the two: exactly 256 are read.
 #[test]
 fn at_most_256_variable_files_are_read() {
     for (dir, split) in [("cap-one-folder", 256), ("cap-two-folders", 100)] {
-        let dir = folder(dir);
-        write(&dir, "inventory.yml", SEED);
+        let scratch = folder(dir);
+        let dir = scratch.path();
+        write(dir, "inventory.yml", SEED);
         let inv = dir.join("inventory.yml");
         for i in 0..256 {
             let side = if i < split { "host_vars" } else { "group_vars" };
-            write(&dir, &format!("{side}/extra/{i:03}.yml"), "x: 1\n");
+            write(dir, &format!("{side}/extra/{i:03}.yml"), "x: 1\n");
         }
         inventory::load(&inv, Profile::Bare).unwrap_or_else(|e| panic!("256 files: {e}"));
-        write(&dir, "host_vars/extra/999.yml", "x: 1\n");
+        write(dir, "host_vars/extra/999.yml", "x: 1\n");
         let e = inventory::load(&inv, Profile::Bare)
             .unwrap_err()
             .to_string();
         assert!(e.contains("more than 256 variable files"), "{e}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -458,8 +459,9 @@ fn at_most_256_variable_files_are_read() {
 #[test]
 fn a_cluster_written_as_an_ansible_inventory_reads_back_the_same() {
     let native = include_str!("../examples/native-inventory.yml");
-    let dir = folder("emit");
-    write(&dir, "key", "not a real key, but a file that opens");
+    let scratch = folder("emit");
+    let dir = scratch.path();
+    write(dir, "key", "not a real key, but a file that opens");
     for profile in [Profile::Bare, Profile::Kubernetes] {
         let mut lab = provisioner::model::ClusterModel::seed(profile);
         for n in &mut lab.nodes {
@@ -492,7 +494,6 @@ fn a_cluster_written_as_an_ansible_inventory_reads_back_the_same() {
     m.nodes[0].worker = false;
     let e = inventory::ansible_yaml(&m, "").unwrap_err();
     assert!(e.contains("every master a worker"), "{e}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Inventories built to exhaust: groups linked as diamonds thirty deep (2^30 paths, each

@@ -2,7 +2,7 @@
 //! itself (`exec::ssh::check_pin` on a pin file), then through the SSH transport against a
 //! real SSH server (russh's, on loopback) whose host key is swapped between two connections.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,11 +10,12 @@ use provisioner::exec::ssh::{check_pin, generate_key, Pinned, Ssh, Target};
 use provisioner::exec::{Transport, TransportError};
 use russh::keys::{Algorithm, PrivateKey, PublicKey};
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hadrill-hostkey-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// An empty folder of its own for one test, removed when the guard drops (a panic included).
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("hadrill-hostkey-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn new_key() -> PrivateKey {
@@ -44,8 +45,8 @@ fn pins(t: &Target) -> String {
 
 #[test]
 fn first_use_pins_the_same_key_passes_another_is_refused() {
-    let dir = scratch("rule");
-    let t = target(&dir, 2222);
+    let scratch = scratch("rule");
+    let t = target(scratch.path(), 2222);
     let (first, second) = (new_key(), new_key());
     assert_eq!(pins(&t), "", "no pin file yet");
     assert_eq!(check_pin(&t, first.public_key()).unwrap(), Pinned::Learned);
@@ -79,18 +80,18 @@ fn first_use_pins_the_same_key_passes_another_is_refused() {
         "the message names the host and the pin file: {shown}"
     );
     assert_eq!(pins(&t), pinned, "a refused key is not learned");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn a_pin_belongs_to_one_address_and_port() {
-    let dir = scratch("port");
+    let scratch = scratch("port");
+    let dir = scratch.path();
     let (a, b) = (new_key(), new_key());
     assert_eq!(
-        check_pin(&target(&dir, 2222), a.public_key()).unwrap(),
+        check_pin(&target(dir, 2222), a.public_key()).unwrap(),
         Pinned::Learned
     );
-    let other_port = target(&dir, 2223);
+    let other_port = target(dir, 2223);
     assert_eq!(
         check_pin(&other_port, b.public_key()).unwrap(),
         Pinned::Learned
@@ -99,7 +100,6 @@ fn a_pin_belongs_to_one_address_and_port() {
         check_pin(&other_port, a.public_key()).is_err(),
         "2223 pinned b"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// An SSH server on loopback that refuses every login and offers, on each new connection,
@@ -165,20 +165,21 @@ fn refused_login(err: &TransportError) -> bool {
 
 #[tokio::test]
 async fn the_transport_refuses_a_host_whose_key_changed() {
-    let dir = scratch("ssh");
+    let scratch = scratch("ssh");
+    let dir = scratch.path();
     generate_key(&dir.join("id_ed25519"), "hadrill-test").unwrap();
     let (first, second) = (new_key(), new_key());
     let server = Server::start(first.clone()).await;
-    let t = target(&dir, server.port);
+    let t = target(dir, server.port);
 
-    let err = server.try_once(&dir, &first).await;
+    let err = server.try_once(dir, &first).await;
     assert!(
         refused_login(&err),
         "first use: the key exchange passes, the login is refused: {err}"
     );
     assert!(pins(&t).contains(&body(first.public_key())), "pinned");
 
-    let err = server.try_once(&dir, &second).await;
+    let err = server.try_once(dir, &second).await;
     assert!(
         matches!(&err, TransportError::HostKeyChanged { host, .. } if host == "node-2"),
         "another key on the same host is refused before login: {err}"
@@ -194,11 +195,10 @@ async fn the_transport_refuses_a_host_whose_key_changed() {
         "not learned"
     );
 
-    let err = server.try_once(&dir, &first).await;
+    let err = server.try_once(dir, &first).await;
     assert!(
         refused_login(&err),
         "the pinned key again gets past the key check: {err}"
     );
     drop(server);
-    let _ = std::fs::remove_dir_all(dir);
 }

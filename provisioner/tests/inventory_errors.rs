@@ -373,9 +373,11 @@ fn native_errors() {
 
 #[test]
 fn read_errors() {
-    let dir = std::env::temp_dir().join(format!("hadrill-inv-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let not_text = dir.join("bytes\nname.yml");
+    let dir = tempfile::Builder::new()
+        .prefix("hadrill-inv-")
+        .tempdir()
+        .unwrap();
+    let not_text = dir.path().join("bytes\nname.yml");
     std::fs::write(&not_text, [0xff, 0xfe, 0x00]).unwrap();
     let e = inventory::load(&not_text, Profile::Bare).unwrap_err();
     assert!(matches!(e, Error::Read { .. }), "{e}");
@@ -383,14 +385,13 @@ fn read_errors() {
         check_line(&e).ends_with(r"bytes\nname.yml: not UTF-8 text"),
         "{e}"
     );
-    let big = dir.join("big.yml");
+    let big = dir.path().join("big.yml");
     std::fs::write(&big, vec![b'#'; provisioner::yaml::TEXT_LEN_MAX + 1]).unwrap();
     let e = inventory::load(&big, Profile::Bare).unwrap_err();
     assert!(
         check_line(&e).ends_with("big.yml: larger than 1048576 bytes"),
         "{e}"
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// One mutation of an example: a byte written, inserted or removed at a position.

@@ -19,9 +19,11 @@ fn native(n: usize, ssh: &str) -> String {
 
 #[test]
 fn the_ssh_section_is_every_nodes_default() {
-    let dir = std::env::temp_dir().join(format!("hadrill-native-ssh-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("id");
+    let dir = tempfile::Builder::new()
+        .prefix("hadrill-native-ssh-")
+        .tempdir()
+        .unwrap();
+    let key = dir.path().join("id");
     std::fs::write(&key, "not a real key\n").unwrap();
     let ssh = format!(
         "ssh:\n  user: admin\n  port: 2222\n  key: {}\n",
@@ -34,7 +36,6 @@ fn the_ssh_section_is_every_nodes_default() {
         assert_eq!(n.ssh.port, 2222, "{}", n.name);
         assert_eq!(n.ssh.key.as_deref(), Some(key.as_path()), "{}", n.name);
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -56,7 +57,11 @@ fn a_native_inventory_holds_at_most_nodes_max_nodes() {
 fn group_vars_beside_a_native_inventory_are_not_read() {
     // Ansible's folders belong to Ansible's forms; a broken file there must not matter to a
     // native inventory in the same folder (it would be refused if read).
-    let dir = std::env::temp_dir().join(format!("hadrill-native-vars-{}", std::process::id()));
+    let scratch = tempfile::Builder::new()
+        .prefix("hadrill-native-vars-")
+        .tempdir()
+        .unwrap();
+    let dir = scratch.path();
     std::fs::create_dir_all(dir.join("group_vars")).unwrap();
     std::fs::write(dir.join("group_vars/all.yml"), "pod_cidr: [not, a, cidr\n").unwrap();
     let path = dir.join("inv.yml");
@@ -70,7 +75,6 @@ fn group_vars_beside_a_native_inventory_are_not_read() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("group_vars/all.yml"), "{e}");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// The seed's Ansible layout with `n` hosts on 10.0.0.0/24 (VIP .250).

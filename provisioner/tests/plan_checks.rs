@@ -84,9 +84,11 @@ fn the_last_step_waits_for_every_etcd_member() {
 /// unit enabled, active, and left inactive at `$LEFT`.
 #[test]
 fn a_file_written_while_its_daemon_was_starting_restarts_it() {
-    let dir = std::env::temp_dir().join(format!("hadrill-svc-check-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch");
+    let scratch = tempfile::Builder::new()
+        .prefix("hadrill-svc-check-")
+        .tempdir()
+        .expect("scratch");
+    let dir = scratch.path();
     let fake = dir.join("systemctl");
     std::fs::write(
         &fake,
@@ -124,5 +126,4 @@ fn a_file_written_while_its_daemon_was_starting_restarts_it() {
         "written after the start began, in the same second"
     );
     assert!(!fresh("2026-12-05 20:27:04.500 UTC", &at("200000")));
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,7 +9,7 @@
 //! each, and plan commands with as many shell words each (shlex).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use indexmap::IndexMap;
 use provisioner::inventory::{self, Error};
@@ -241,20 +241,14 @@ fn check_every_place(name: &str, baseline: &str, dir: &Path) -> usize {
 }
 
 /// A folder holding an SSH key file the baselines name (relative to the inventory), one per
-/// test, removed when the test ends (a panic included).
-struct KeyDir(PathBuf);
-
-impl Drop for KeyDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn key_dir(test: &str) -> KeyDir {
-    let dir = std::env::temp_dir().join(format!("hadrill-values-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("id_lab"), "not a key: only opened").unwrap();
-    KeyDir(dir)
+/// test, removed when the guard drops (a panic included).
+fn key_dir(test: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("hadrill-values-{test}-"))
+        .tempdir()
+        .unwrap();
+    std::fs::write(dir.path().join("id_lab"), "not a key: only opened").unwrap();
+    dir
 }
 
 /// The native example with every string option and SSH setting set.
@@ -306,12 +300,12 @@ fn payloads_reach_the_reader_as_written() {
 #[test]
 fn native_values_are_data() {
     // The native form checks every value it reads: none of these is accepted.
-    check_every_place("native", &native_baseline(), &key_dir("native").0);
+    check_every_place("native", &native_baseline(), key_dir("native").path());
 }
 
 #[test]
 fn ansible_values_are_data() {
     // Values of Ansible's own variables, and unknown variables (warned about), are accepted.
-    let n = check_every_place("ansible", &ansible_baseline(), &key_dir("ansible").0);
+    let n = check_every_place("ansible", &ansible_baseline(), key_dir("ansible").path());
     assert!(n > 0, "the accepted branch was never taken");
 }
