@@ -2,7 +2,6 @@
 //! stop), marked up and out, placement groups re-peering, and a replicated write that needs
 //! min_size acting OSDs.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use provisioner::model::{Ceph as Settings, ClusterModel, NodeId};
@@ -44,8 +43,9 @@ pub(super) struct Ceph {
     /// When the workstation gives up on the agent, its answer not in by the probe's deadline
     /// and `AGENT_GRACE`: from then on probes go to the next storage node's agent.
     pub(super) agent_gives_up: Option<Duration>,
-    /// Each TCP stream of the write path (sender, receiver; `None`: the workstation).
-    pub(super) streams: BTreeMap<(NodeId, Option<NodeId>), Stream>,
+    /// Each TCP stream of the write path, by sender and receiver (`None`: the workstation):
+    /// [`Ceph::stream`] says where; `None` until its first message.
+    pub(super) streams: Vec<Option<Stream>>,
 }
 
 /// One TCP stream of the write path.
@@ -72,8 +72,15 @@ impl Ceph {
                 .find(|&i| model.node(i).storage())
                 .unwrap_or(NodeId(0)),
             agent_gives_up: None,
-            streams: BTreeMap::new(),
+            streams: vec![None; streams_len(model.nodes.len())],
         }
+    }
+
+    /// Where the stream from `from` to `to` is in `streams`: a row per sender, a column per
+    /// receiver and one for the workstation.
+    fn stream(&self, from: NodeId, to: Option<NodeId>) -> usize {
+        let row = self.osd_up.len() + 1;
+        from.index() * row + to.map_or(row - 1, NodeId::index)
     }
 
     /// When the last placement group is active again.
@@ -370,20 +377,24 @@ impl Sim {
     /// in order; a later message that got through is held, not sent again).
     fn ceph_stream(&mut self, from: NodeId, to: Option<NodeId>, at: Duration) -> Duration {
         let (loss, rto) = (self.nodes[from.index()].loss, self.model.machine.data_rto);
-        let last = self.ceph.streams.get(&(from, to)).copied();
+        let slot = self.ceph.stream(from, to);
+        let last = self.ceph.streams[slot];
         let interval = last.map_or(Duration::MAX, |l| at.saturating_sub(l.sent));
         let how = net::Recovery::Stream(interval);
         let own = at + net::through_loss(&mut self.rngs.ceph_packets, loss, rto, how);
         let delivered = last.map_or(own, |l| l.delivered.max(own));
-        self.ceph.streams.insert(
-            (from, to),
-            Stream {
-                sent: at,
-                delivered,
-            },
-        );
+        self.ceph.streams[slot] = Some(Stream {
+            sent: at,
+            delivered,
+        });
         delivered
     }
+}
+
+/// How many streams `n` nodes' write path can have: each node to each node and to the
+/// workstation.
+fn streams_len(n: usize) -> usize {
+    n * (n + 1)
 }
 
 /// A CRUSH stand-in: each PG gets `size` OSDs on distinct hosts, picked by the seeded generator.

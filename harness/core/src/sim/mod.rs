@@ -55,7 +55,9 @@ mod vrrp;
 pub use check::Broken;
 pub use live::{Component, ETCD_ROUNDS_MAX};
 use queue::Queue;
-pub use queue::{Error, EVENTS_MAX, QUEUE_LEN_MAX, STEADY_TIMERS_MAX, TIMERS_PER_FAULT_MAX};
+pub use queue::{
+    Error, EVENTS_MAX, QUEUE_LEN_MAX, SIM_TIME_MAX, STEADY_TIMERS_MAX, TIMERS_PER_FAULT_MAX,
+};
 use rng::{any_of, jitter, Rngs};
 
 /// A timer of one component, routed to it.
@@ -283,9 +285,18 @@ impl Sim {
     }
 
     /// Runs the simulation until `until`, moving probe samples into `rec` (on the
-    /// simulation's clock). A limit reached stops it there, for good.
+    /// simulation's clock). A limit reached stops it there, for good; a time past
+    /// [`SIM_TIME_MAX`] is one, refused before anything runs.
     pub fn run_until(&mut self, until: Duration, rec: &mut Record) -> Result<(), Error> {
         self.going()?;
+        if until > SIM_TIME_MAX {
+            let e = Error::Limit {
+                name: "SIM_TIME_MAX",
+                max: SIM_TIME_MAX.as_secs(),
+                at: self.now,
+            };
+            return Err(self.stopped.get_or_insert(e).clone());
+        }
         loop {
             let next = self.queue.pop_until(until);
             let Some((t, ev)) = next.map_err(|e| self.stopped.get_or_insert(e).clone())? else {

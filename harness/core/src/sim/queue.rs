@@ -1,7 +1,7 @@
 //! The event queue and the simulation's limits: timers in time order (ties in the order
 //! they were set), and the error that stops a simulation at a named limit.
 
-use std::cmp::Reverse;
+use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
@@ -35,6 +35,12 @@ pub const TIMERS_PER_FAULT_MAX: usize = 5 * NODES_MAX + 3;
 /// more per second while it has lost quorum (a test checks the margin): out of reach.
 pub const EVENTS_MAX: u64 = 50_000_000;
 
+/// Latest simulated time a simulation may reach: past the longest probing a scenario may ask
+/// for (`scenario::probing_max_at` its longest probe interval: 50 days) and the minute a drill
+/// runs on after its last heal. Well below the 584 years of nanoseconds a queued timer's key
+/// holds.
+pub const SIM_TIME_MAX: Duration = Duration::from_secs(64 * 24 * 3600);
+
 /// The simulation could not go on.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -50,9 +56,44 @@ pub enum Error {
     },
 }
 
+/// A queued timer: its event, and one key that orders by due time, then by the order timers
+/// were set (the time's nanoseconds above, the sequence number below: one integer compare,
+/// where a tuple of a `Duration` and a number compares three fields).
+pub(super) struct Timer {
+    key: u128,
+    ev: Event,
+}
+
+impl Timer {
+    fn at(&self) -> Duration {
+        let nanos = (self.key >> 64) as u64;
+        Duration::from_nanos(nanos)
+    }
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Timer) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Timer {}
+
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Timer) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Timer {
+    fn cmp(&self, other: &Timer) -> Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
 /// The event queue: timers in time order (ties in the order they were set), within its limits.
 pub(super) struct Queue {
-    pub(super) heap: BinaryHeap<Reverse<(Duration, u64, Event)>>,
+    pub(super) heap: BinaryHeap<Reverse<Timer>>,
     pub(super) seq: u64,
     pub(super) n_events: u64,
     /// The most timers it held at once (for tests of the limits).
@@ -79,7 +120,10 @@ impl Queue {
             });
         }
         self.seq += 1;
-        self.heap.push(Reverse((at, self.seq, ev)));
+        // A timer past 2^64 ns (584 years, far past `SIM_TIME_MAX`) is never due: the last key.
+        let nanos = u64::try_from(at.as_nanos()).unwrap_or(u64::MAX);
+        let key = (u128::from(nanos) << 64) | u128::from(self.seq);
+        self.heap.push(Reverse(Timer { key, ev }));
         self.high = self.high.max(self.heap.len());
         Ok(())
     }
@@ -90,10 +134,11 @@ impl Queue {
         until: Duration,
     ) -> Result<Option<(Duration, Event)>, Error> {
         match self.heap.peek() {
-            Some(Reverse((t, _, _))) if *t <= until => {}
+            Some(Reverse(timer)) if timer.at() <= until => {}
             _ => return Ok(None),
         }
-        let Reverse((t, _, ev)) = self.heap.pop().expect("peeked");
+        let Reverse(timer) = self.heap.pop().expect("peeked");
+        let (t, ev) = (timer.at(), timer.ev);
         if self.n_events >= EVENTS_MAX {
             return Err(Error::Limit {
                 name: "EVENTS_MAX",

@@ -77,6 +77,60 @@ fn a_limit_reached_stops_the_simulation_with_an_error() {
     assert_eq!(sim.run_until(Duration::from_secs(20), &mut rec), Err(e));
 }
 
+/// A day of probing at the longest interval fits, and more than `SIM_TIME_MAX` is refused
+/// before it runs, naming the limit (seconds), for good.
+#[test]
+fn a_time_past_sim_time_max_is_refused_by_name() {
+    let longest = crate::scenario::probing_max_at(crate::scenario::PROBE_INTERVAL_MAX);
+    // 432,000 samples 10 s apart (50 days) and the minute a drill runs on after its heals.
+    assert_eq!(longest, Duration::from_secs(4_319_990));
+    assert!(longest + Duration::from_secs(60) < SIM_TIME_MAX);
+    let mut sim = Sim::new(ClusterModel::seed(Profile::Bare), 1);
+    let mut rec = Record::default();
+    sim.run_until(Duration::from_secs(5), &mut rec).unwrap();
+    let e = sim
+        .run_until(SIM_TIME_MAX + Duration::from_nanos(1), &mut rec)
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the simulation at 5.000 s: limit SIM_TIME_MAX (5529600) reached"
+    );
+    assert_eq!(sim.now(), Duration::from_secs(5), "nothing ran");
+    assert_eq!(sim.run_until(Duration::from_secs(6), &mut rec), Err(e));
+}
+
+/// Timers come out in time order, ties in the order they were set, whatever order they were
+/// set in (the queue's one-integer key).
+#[test]
+fn timers_come_out_in_time_order_ties_in_setting_order() {
+    let mut q = Queue::new();
+    let ms = Duration::from_millis;
+    let ev = |i: u8| Event::Kube(kube::Event::Heartbeat(NodeId(i)));
+    for (t, i) in [
+        (ms(30), 0),
+        (ms(10), 1),
+        (ms(30), 2),
+        (Duration::MAX, 3),
+        (ms(10), 4),
+        (ms(20), 5),
+    ] {
+        q.push(t, ev(i)).unwrap();
+    }
+    let mut out = Vec::new();
+    while let Some((t, e)) = q.pop_until(ms(1000)).unwrap() {
+        out.push((t, e));
+    }
+    let want = [
+        (ms(10), 1),
+        (ms(10), 4),
+        (ms(20), 5),
+        (ms(30), 0),
+        (ms(30), 2),
+    ];
+    assert_eq!(out, want.map(|(t, i)| (t, ev(i))));
+    assert_eq!(q.heap.len(), 1, "the timer past every time stays queued");
+}
+
 #[test]
 fn a_full_queue_refuses_a_timer() {
     let mut q = Queue::new();
