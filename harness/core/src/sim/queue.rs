@@ -35,11 +35,17 @@ pub const TIMERS_PER_FAULT_MAX: usize = 5 * NODES_MAX + 3;
 /// more per second while it has lost quorum (a test checks the margin): out of reach.
 pub const EVENTS_MAX: u64 = 50_000_000;
 
-/// Latest simulated time a simulation may reach: past the longest probing a scenario may ask
-/// for (`scenario::probing_max_at` its longest probe interval: 50 days) and the minute a drill
-/// runs on after its last heal. Well below the 584 years of nanoseconds a queued timer's key
-/// holds.
-pub const SIM_TIME_MAX: Duration = Duration::from_secs(64 * 24 * 3600);
+/// Latest simulated time a simulation may reach: a quarter past the longest probing a
+/// scenario may ask for (its longest probe interval, once per sample a record holds: 50
+/// days), which leaves the minute a drill runs on after its last heal. Far below the 584
+/// years of nanoseconds a queued timer's key holds.
+pub const SIM_TIME_MAX: Duration = crate::scenario::PROBE_INTERVAL_MAX
+    .saturating_mul(SAMPLES_MAX_U32 + SAMPLES_MAX_U32 / 4);
+
+const SAMPLES_MAX_U32: u32 = {
+    assert!(crate::record::SAMPLES_MAX <= u32::MAX as usize);
+    crate::record::SAMPLES_MAX as u32
+};
 
 /// The simulation could not go on.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -93,7 +93,7 @@ fn a_time_past_sim_time_max_is_refused_by_name() {
         .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "the simulation at 5.000 s: limit SIM_TIME_MAX (5529600) reached"
+        "the simulation at 5.000 s: limit SIM_TIME_MAX (5400000) reached"
     );
     assert_eq!(sim.now(), Duration::from_secs(5), "nothing ran");
     assert_eq!(sim.run_until(Duration::from_secs(6), &mut rec), Err(e));
