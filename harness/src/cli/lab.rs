@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use provisioner::model::NodeId;
 
 use super::{lab_model, runtime};
+use crate::lab::containers;
 use crate::lab::libvirt::{self, UpOptions};
 
 /// Where a lab runs.
@@ -14,6 +15,8 @@ use crate::lab::libvirt::{self, UpOptions};
 pub(super) enum SubstrateArg {
     /// libvirt VMs (KVM where it works, else TCG).
     Libvirt,
+    /// Containers running systemd, on a Docker network of their own (dockerd).
+    Containers,
 }
 
 #[derive(Debug, Args)]
@@ -61,7 +64,9 @@ pub(super) struct SshArgs {
 }
 
 pub(super) fn up(a: &UpArgs) -> Result<u8> {
-    let SubstrateArg::Libvirt = a.substrate;
+    if a.substrate == SubstrateArg::Containers {
+        return up_containers(a);
+    }
     let opts = UpOptions {
         name: a.lab.clone(),
         nodes: a.nodes,
@@ -80,7 +85,42 @@ pub(super) fn up(a: &UpArgs) -> Result<u8> {
         }
         bar.set_message(s.to_owned());
     });
-    let state = match state {
+    ready(a, &bar, start, state, |s| {
+        format!("{} nodes up ({})", s.nodes.len(), s.accel)
+    })
+}
+
+/// `up --substrate containers`. The options only a VM has (a cloud image, its disks, memory
+/// and vCPUs) are refused when given other values than their defaults, not ignored.
+fn up_containers(a: &UpArgs) -> Result<u8> {
+    if a.image.is_some() {
+        bail!("--image: a container lab runs hadrill's own image (a cloud image needs a VM)");
+    }
+    if a.disk_profile != "hdd-7200" || a.memory != 1536 || a.vcpus != 1 {
+        bail!("--disk-profile, --memory and --vcpus are a VM's: a container lab's nodes share the host's");
+    }
+    let opts = containers::UpOptions {
+        name: a.lab.clone(),
+        nodes: a.nodes,
+    };
+    containers::check(&opts).map_err(anyhow::Error::msg)?;
+    let start = crate::wall::now();
+    let bar = crate::progress::spinner(&format!("up {}", a.lab));
+    let state = containers::up(&opts, &crate::home(), &|s| bar.set_message(s.to_owned()));
+    ready(a, &bar, start, state, |s| {
+        format!("{} node containers up", s.nodes.len())
+    })
+}
+
+/// The end of `up` on any lab: SSH on every node (the lab removed if not), then one line.
+fn ready(
+    a: &UpArgs,
+    bar: &indicatif::ProgressBar,
+    start: std::time::Instant,
+    made: Result<crate::lab::state::State, String>,
+    what: impl Fn(&crate::lab::state::State) -> String,
+) -> Result<u8> {
+    let state = match made {
         Ok(s) => s,
         Err(e) => {
             bar.finish_and_clear();
@@ -90,17 +130,16 @@ pub(super) fn up(a: &UpArgs) -> Result<u8> {
     bar.set_message("waiting for SSH on every node");
     let (model, lab) = lab_model(&a.lab, None)?;
     let rt = runtime()?;
-    let waited = rt.block_on(libvirt::wait_ssh(&model, &lab.known_hosts(), &bar));
+    let waited = rt.block_on(libvirt::wait_ssh(&model, &lab.known_hosts(), bar));
     bar.finish_and_clear();
     if let Err(e) = waited {
-        let _ = libvirt::down(&crate::home(), &a.lab, &|_| {});
+        let _ = crate::lab::down(&crate::home(), &a.lab, &|_| {});
         bail!("up {}: {e} (the lab was removed)", a.lab);
     }
     println!(
-        "lab {}: {} nodes up ({}), SSH ready after {:.0} s; VIP will be {}",
+        "lab {}: {}, SSH ready after {:.0} s; VIP will be {}",
         a.lab,
-        state.nodes.len(),
-        state.accel,
+        what(&state),
         start.elapsed().as_secs_f64(),
         model.vip
     );
@@ -109,7 +148,7 @@ pub(super) fn up(a: &UpArgs) -> Result<u8> {
 
 pub(super) fn down(a: &DownArgs) -> Result<u8> {
     let bar = crate::progress::spinner(&format!("down {}", a.lab));
-    let removed = libvirt::down(&crate::home(), &a.lab, &|s| bar.set_message(s.to_owned()));
+    let removed = crate::lab::down(&crate::home(), &a.lab, &|s| bar.set_message(s.to_owned()));
     bar.finish_and_clear();
     if removed.map_err(anyhow::Error::msg)? {
         println!("lab {}: removed", a.lab);
@@ -120,7 +159,7 @@ pub(super) fn down(a: &DownArgs) -> Result<u8> {
 }
 
 pub(super) fn status() -> Result<u8> {
-    let text = libvirt::status(&crate::home()).map_err(anyhow::Error::msg)?;
+    let text = crate::lab::status(&crate::home()).map_err(anyhow::Error::msg)?;
     if text.is_empty() {
         println!("no labs");
     } else {

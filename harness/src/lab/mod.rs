@@ -1,6 +1,8 @@
 //! Labs: where a drill runs. The [`Lab`] trait, its errors and the simulation as a lab
 //! ([`sim::SimLab`]) come from the IO-free core (`hadrill_core::lab`); the real labs are here:
-//! libvirt VMs ([`libvirt`]) and the lab folder with its resource record ([`state`]).
+//! libvirt VMs ([`libvirt`]), containers ([`containers`]) and the lab folder with its
+//! resource record ([`state`]). [`down`] and [`status`] serve every kind: each resource says
+//! what removes it.
 //!
 //! The CLI opens a lab made by `up` through [`open`], the one registry: the kind of lab is the
 //! substrate its state records. A new kind of lab is a folder beside `libvirt/` that
@@ -12,8 +14,12 @@ use provisioner::model::ClusterModel;
 
 pub use hadrill_core::lab::{sim, Error, Lab, Substrate};
 
+pub mod containers;
 pub mod libvirt;
+pub mod nodes;
 pub mod state;
+
+use state::{check_name, LabDir, Resource};
 
 /// A lab of real machines, opened by name: the core's [`Lab`] and what a drill on real
 /// machines needs besides.
@@ -42,8 +48,129 @@ pub fn open(
         "libvirt" => Ok(Box::new(libvirt::drive::LibvirtLab::open(
             home, name, model, seed, kubeconfig,
         )?)),
+        containers::SUBSTRATE => Ok(Box::new(containers::drive::ContainerLab::open(
+            home, name, model, seed, kubeconfig,
+        )?)),
         other => Err(format!(
             "lab `{name}`: its state names substrate `{other}`, which this hadrill cannot open"
         )),
     }
+}
+
+/// Removes lab `name`: every resource its state records, newest first, then its folder.
+/// A lab that is not there is not an error (a second `down` succeeds): Ok(false).
+pub fn down(home: &Path, name: &str, say: &dyn Fn(&str)) -> Result<bool, String> {
+    check_name(name)?;
+    let lab = LabDir::new(home, name);
+    let Some(state) = lab.load()? else {
+        if lab.dir.exists() {
+            std::fs::remove_dir_all(&lab.dir).map_err(|e| format!("{}: {e}", lab.dir.display()))?;
+        }
+        return Ok(false);
+    };
+    // Each service is reached only if the lab made something there.
+    let (mut virt, mut docker) = (None, None);
+    let rt = containers::runtime()?;
+    let mut errors = Vec::new();
+    for r in state.resources.iter().rev() {
+        say(&format!("remove {}", describe(r)));
+        let removed = match r {
+            Resource::Domain { .. } | Resource::Network { .. } => {
+                if virt.is_none() {
+                    virt = Some(libvirt::connect(&state.uri)?);
+                }
+                libvirt::remove(virt.as_ref().expect("connected"), r)
+            }
+            Resource::Container { .. } | Resource::DockerNetwork { .. } => {
+                if docker.is_none() {
+                    docker = Some(containers::connect()?);
+                }
+                rt.block_on(containers::remove(
+                    docker.as_ref().expect("connected"),
+                    name,
+                    r,
+                ))
+            }
+            Resource::NftTable { family, name } => remove_nft_table(family, name),
+            Resource::File { path } => match std::fs::remove_file(path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(format!("{}: {e}", path.display())),
+            },
+        };
+        if let Err(e) = removed {
+            errors.push(e);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(format!("down {name}: {}", errors.join("; ")));
+    }
+    std::fs::remove_dir_all(&lab.dir).map_err(|e| format!("{}: {e}", lab.dir.display()))?;
+    Ok(true)
+}
+
+fn describe(r: &Resource) -> String {
+    match r {
+        Resource::Network { name } => format!("network {name}"),
+        Resource::Domain { name } => format!("domain {name}"),
+        Resource::NftTable { family, name } => format!("nftables table {family} {name}"),
+        Resource::DockerNetwork { name } => format!("Docker network {name}"),
+        Resource::Container { name } => format!("container {name}"),
+        Resource::File { path } => format!("file {}", path.display()),
+    }
+}
+
+fn remove_nft_table(family: &str, name: &str) -> Result<(), String> {
+    let exists = std::process::Command::new("nft")
+        .args(["list", "table", family, name])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !exists {
+        return Ok(());
+    }
+    libvirt::run(
+        "nft delete",
+        std::process::Command::new("nft").args(["delete", "table", family, name]),
+    )
+    .map(|_| ())
+}
+
+/// One line per lab and one per node: what `hadrill status` prints.
+pub fn status(home: &Path) -> Result<String, String> {
+    let mut out = String::new();
+    for lab in LabDir::all(home) {
+        let Some(state) = lab.load()? else { continue };
+        let profile = state.profile.map_or("not provisioned", |p| p.as_str());
+        let s = state.subnet;
+        out += &format!(
+            "{}: {} nodes, {} ({}), {}, disks {}, {}.{}.{}.0/24\n",
+            state.name,
+            state.nodes.len(),
+            state.substrate,
+            state.accel,
+            profile,
+            state.disk_profile,
+            s[0],
+            s[1],
+            s[2]
+        );
+        let states = match state.substrate.as_str() {
+            containers::SUBSTRATE => {
+                let docker = containers::connect()?;
+                let rt = containers::runtime()?;
+                rt.block_on(async {
+                    let mut v = Vec::new();
+                    for n in &state.nodes {
+                        v.push(containers::node_state(&docker, &state.name, n).await);
+                    }
+                    v
+                })
+            }
+            _ => libvirt::node_states(&state)?,
+        };
+        for (i, (n, st)) in state.nodes.iter().zip(states).enumerate() {
+            out += &format!("  {n} {} {st}\n", libvirt::node_address(s, i));
+        }
+    }
+    Ok(out)
 }

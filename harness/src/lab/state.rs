@@ -1,7 +1,7 @@
 //! A lab's folder and its record of what it made.
 //!
 //! `$HADRILL_HOME/labs/NAME/` holds `lab.json` (the lab's settings and the list of every
-//! resource it made: domains, networks, nftables tables, files), the lab's SSH key and host-key
+//! resource it made: domains, networks, nftables tables, containers, files), the lab's SSH key and host-key
 //! pins, its native inventory (what `--lab NAME` reads), disks, seeds and consoles.
 //!
 //! **Invariant:** a resource is recorded (and `lab.json` written) before it is created, so
@@ -32,6 +32,16 @@ pub enum Resource {
         /// Name.
         name: String,
     },
+    /// A Docker network (a container lab's).
+    DockerNetwork {
+        /// Its name.
+        name: String,
+    },
+    /// A Docker container (a container lab's node).
+    Container {
+        /// Its name.
+        name: String,
+    },
     /// A file (disk, seed, key, console log).
     File {
         /// Absolute path.
@@ -44,11 +54,11 @@ pub enum Resource {
 pub struct State {
     /// The lab's name.
     pub name: String,
-    /// `libvirt`.
+    /// `libvirt` or `containers`.
     pub substrate: String,
-    /// libvirt connection URI.
+    /// libvirt connection URI, or dockerd's socket.
     pub uri: String,
-    /// `kvm` or `qemu` (TCG).
+    /// `kvm` or `qemu` (TCG), or `container`.
     pub accel: String,
     /// The profile it was provisioned with, once it was.
     pub profile: Option<provisioner::model::Profile>,
@@ -161,6 +171,50 @@ impl LabDir {
         }
         self.save(state)
     }
+}
+
+/// The addresses of a lab: host .1, nodes .11.., VIP .100.
+pub fn node_address(subnet: [u8; 3], i: usize) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(
+        subnet[0],
+        subnet[1],
+        subnet[2],
+        11 + u8::try_from(i).expect("few nodes"),
+    )
+}
+
+/// The lab's native inventory, read by `--lab NAME` (recorded first): `made_by` is the
+/// command that made it, `device` each node's OSD device.
+pub fn write_inventory(
+    lab: &LabDir,
+    state: &mut State,
+    made_by: &str,
+    device: &str,
+) -> Result<(), String> {
+    let s = state.subnet;
+    let mut inv = format!(
+        "# Made by `{made_by}` for lab {name}; read by --lab {name}.\n\
+         cluster:\n  name: {name}\n  vip: {}.{}.{}.100\n  vip_interface: eth0\n\
+         ssh:\n  user: root\n  key: {}\nnodes:\n",
+        s[0],
+        s[1],
+        s[2],
+        lab.key().display(),
+        name = state.name,
+    );
+    for (i, n) in state.nodes.iter().enumerate() {
+        inv += &format!(
+            "  - name: {n}\n    address: {}\n    storage_devices: [{device}]\n",
+            node_address(s, i)
+        );
+    }
+    lab.record(
+        state,
+        Resource::File {
+            path: lab.inventory(),
+        },
+    )?;
+    std::fs::write(lab.inventory(), inv).map_err(|e| format!("{}: {e}", lab.inventory().display()))
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub enum Substrate {
     Sim,
     /// libvirt VMs.
     Libvirt,
+    /// Containers (dockerd).
+    Containers,
 }
 
 impl Substrate {
@@ -31,6 +33,7 @@ impl Substrate {
         match self {
             Substrate::Sim => "sim",
             Substrate::Libvirt => "libvirt",
+            Substrate::Containers => "containers",
         }
     }
 }

@@ -39,8 +39,8 @@ pub const EVENTS_MAX: u64 = 50_000_000;
 /// scenario may ask for (its longest probe interval, once per sample a record holds: 50
 /// days), which leaves the minute a drill runs on after its last heal. Far below the 584
 /// years of nanoseconds a queued timer's key holds.
-pub const SIM_TIME_MAX: Duration = crate::scenario::PROBE_INTERVAL_MAX
-    .saturating_mul(SAMPLES_MAX_U32 + SAMPLES_MAX_U32 / 4);
+pub const SIM_TIME_MAX: Duration =
+    crate::scenario::PROBE_INTERVAL_MAX.saturating_mul(SAMPLES_MAX_U32 + SAMPLES_MAX_U32 / 4);
 
 const SAMPLES_MAX_U32: u32 = {
     assert!(crate::record::SAMPLES_MAX <= u32::MAX as usize);

@@ -214,14 +214,7 @@ fn uid_gid() -> (u32, u32) {
 }
 
 /// The addresses of a lab: host .1, nodes .11.., VIP .100.
-pub fn node_address(subnet: [u8; 3], i: usize) -> Ipv4Addr {
-    Ipv4Addr::new(
-        subnet[0],
-        subnet[1],
-        subnet[2],
-        11 + u8::try_from(i).expect("few nodes"),
-    )
-}
+pub use crate::lab::state::node_address;
 
 /// Makes a lab. On a failure after something was made, removes what was made.
 pub fn up(opts: &UpOptions, home: &Path, say: &dyn Fn(&str)) -> Result<State, String> {
@@ -262,7 +255,7 @@ pub fn up(opts: &UpOptions, home: &Path, say: &dyn Fn(&str)) -> Result<State, St
     let made = make(opts, &lab, &mut state, &conn, &boot, say);
     if let Err(e) = made {
         say("up failed: removing what was made");
-        let _ = down(home, &opts.name, say);
+        let _ = crate::lab::down(home, &opts.name, say);
         return Err(e);
     }
     Ok(state)
@@ -307,7 +300,7 @@ fn make(
         say(&format!("node-{}: disks and domain", i + 1));
         make_node(opts, lab, state, conn, boot, i, &pubkey)?;
     }
-    write_inventory(lab, state)?;
+    crate::lab::state::write_inventory(lab, state, "hadrill up", "/dev/vdb")?;
     Ok(())
 }
 
@@ -624,34 +617,6 @@ pub fn nocloud(node: &str, addr: Ipv4Addr, pubkey: &str) -> Vec<(&'static str, S
     ]
 }
 
-/// The lab's native inventory, read by `--lab NAME`.
-fn write_inventory(lab: &LabDir, state: &mut State) -> Result<(), String> {
-    let s = state.subnet;
-    let mut inv = format!(
-        "# Made by `hadrill up` for lab {name}; read by --lab {name}.\n\
-         cluster:\n  name: {name}\n  vip: {}.{}.{}.100\n  vip_interface: eth0\n\
-         ssh:\n  user: root\n  key: {}\nnodes:\n",
-        s[0],
-        s[1],
-        s[2],
-        lab.key().display(),
-        name = state.name,
-    );
-    for (i, n) in state.nodes.iter().enumerate() {
-        inv += &format!(
-            "  - name: {n}\n    address: {}\n    storage_devices: [/dev/vdb]\n",
-            node_address(s, i)
-        );
-    }
-    lab.record(
-        state,
-        Resource::File {
-            path: lab.inventory(),
-        },
-    )?;
-    std::fs::write(lab.inventory(), inv).map_err(|e| format!("{}: {e}", lab.inventory().display()))
-}
-
 /// Waits until every node answers a command over SSH (pinning its host key on first
 /// contact); `bar` shows who is still booting.
 pub async fn wait_ssh(
@@ -705,47 +670,12 @@ pub async fn wait_ssh(
     failed.map_or(Ok(()), Err)
 }
 
-/// Removes a lab: every recorded resource, in reverse, then its folder. A lab that is not
-/// there is not an error (a second `down` succeeds).
-pub fn down(home: &Path, name: &str, say: &dyn Fn(&str)) -> Result<bool, String> {
-    check_name(name)?;
-    let lab = LabDir::new(home, name);
-    let Some(state) = lab.load()? else {
-        if lab.dir.exists() {
-            std::fs::remove_dir_all(&lab.dir).map_err(|e| format!("{}: {e}", lab.dir.display()))?;
-        }
-        return Ok(false);
-    };
-    let conn = connect(&state.uri)?;
-    let mut errors = Vec::new();
-    for r in state.resources.iter().rev() {
-        say(&format!("remove {}", describe(r)));
-        if let Err(e) = remove(&conn, r) {
-            errors.push(e);
-        }
-    }
-    if !errors.is_empty() {
-        return Err(format!("down {name}: {}", errors.join("; ")));
-    }
-    std::fs::remove_dir_all(&lab.dir).map_err(|e| format!("{}: {e}", lab.dir.display()))?;
-    Ok(true)
-}
-
-fn describe(r: &Resource) -> String {
-    match r {
-        Resource::Network { name } => format!("network {name}"),
-        Resource::Domain { name } => format!("domain {name}"),
-        Resource::NftTable { family, name } => format!("nftables table {family} {name}"),
-        Resource::File { path } => format!("file {}", path.display()),
-    }
-}
-
 fn is(e: &virt::error::Error, n: virt::error::ErrorNumber) -> bool {
     e.code().is(n)
 }
 
-/// Removes one resource; one that is already gone is fine.
-fn remove(conn: &Connect, r: &Resource) -> Result<(), String> {
+/// Removes one libvirt domain or network; one that is already gone is fine.
+pub fn remove(conn: &Connect, r: &Resource) -> Result<(), String> {
     use virt::error::ErrorNumber as N;
     match r {
         Resource::Domain { name } => match conn.lookup_domain_by_name(name) {
@@ -778,47 +708,20 @@ fn remove(conn: &Connect, r: &Resource) -> Result<(), String> {
             Err(e) if is(&e, N::NoNetwork) => Ok(()),
             Err(e) => Err(format!("{name}: {}", e.message())),
         },
-        Resource::NftTable { family, name } => {
-            let exists = Command::new("nft")
-                .args(["list", "table", family, name])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if exists {
-                run(
-                    "nft delete",
-                    Command::new("nft").args(["delete", "table", family, name]),
-                )?;
-            }
-            Ok(())
-        }
-        Resource::File { path } => match std::fs::remove_file(path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(format!("{}: {e}", path.display())),
-        },
+        // The others are not libvirt's (`lab::down` removes them).
+        _ => Ok(()),
     }
 }
 
-/// One line per lab and node: what `hadrill status` prints.
-pub fn status(home: &Path) -> Result<String, String> {
-    let mut out = String::new();
-    for lab in LabDir::all(home) {
-        let Some(state) = lab.load()? else { continue };
-        let conn = connect(&state.uri)?;
-        let profile = state.profile.map_or("not provisioned", |p| p.as_str());
-        out += &format!(
-            "{}: {} nodes, {}, {}, disks {}, 10.{}.{}.0/24\n",
-            state.name,
-            state.nodes.len(),
-            state.accel,
-            profile,
-            state.disk_profile,
-            state.subnet[1],
-            state.subnet[2]
-        );
-        for (i, n) in state.nodes.iter().enumerate() {
+/// Each node's state (running, paused, shut off, missing), as `hadrill status` shows it.
+pub fn node_states(state: &State) -> Result<Vec<&'static str>, String> {
+    let conn = connect(&state.uri)?;
+    Ok(state
+        .nodes
+        .iter()
+        .map(|n| {
             let dom = Names::domain(&state.name, n);
-            let st = match conn.lookup_domain_by_name(&dom) {
+            match conn.lookup_domain_by_name(&dom) {
                 Ok(d) => match d.state() {
                     Ok((s, _)) if s.is(virt::domain::DomainState::Running) => "running",
                     Ok((s, _)) if s.is(virt::domain::DomainState::Paused) => "paused",
@@ -826,11 +729,9 @@ pub fn status(home: &Path) -> Result<String, String> {
                     _ => "other",
                 },
                 Err(_) => "missing",
-            };
-            out += &format!("  {n} {} {st}\n", node_address(state.subnet, i));
-        }
-    }
-    Ok(out)
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]
