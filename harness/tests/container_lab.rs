@@ -2,8 +2,8 @@
 //! --substrate containers` (three node containers from the offline image, on a Docker network
 //! of their own), the bare profile provisioned and validated, a real fault drilled and judged
 //! (kill-vip-holder: the holder's container killed and started again), a fault this lab cannot
-//! apply refused before anything runs, a `kill -9` of hadrill in the middle of `up` that `down`
-//! still cleans up, and `down`, after which nothing carrying the lab's label may remain.
+//! apply refused before anything runs, a `kill -9` of hadrill in the middle of `up` that
+//! `status` names and `down` still cleans up, and `down`, after which nothing carrying the lab's label may remain.
 //!
 //! Needs dockerd and debootstrap (.ci/setup); built only with `--features real`.
 
@@ -143,6 +143,16 @@ async fn killed_up_is_removed_by_down(docker: &Docker, home: &Path, name: &str) 
     }
     child.kill().expect("kill -9");
     child.wait().expect("reaped");
+    // `status` names the killed command and what cleans up after it.
+    let (_, out, _) = run(home, &["status"]).await;
+    assert!(
+        out.contains(&format!("owner gone: `hadrill up` (pid {})", child.id())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("`hadrill down --lab {name}`")),
+        "{out}"
+    );
     let (code, out, _) = run(home, &["down", "--lab", name]).await;
     assert_eq!(code, 0, "down after kill -9: {out}");
     assert_eq!(labelled(docker, name).await, (vec![], vec![]));

@@ -93,6 +93,15 @@ pub(super) fn plan(a: &PlanArgs) -> Result<u8> {
 
 pub(super) fn provision(a: &ProvisionArgs) -> Result<u8> {
     let (model, known_hosts) = a.hosts.load(a.profile)?;
+    // A lab's provisioning is its owner's work until it ends (`status` shows a killed one).
+    let _claim = match &a.hosts.lab {
+        Some(name) => Some(
+            crate::lab::state::LabDir::new(&crate::home(), name)
+                .claim("hadrill provision")
+                .map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
     let rt = runtime()?;
     let summary = match rt.block_on(crate::provision::provision(&model, &known_hosts)) {
         Ok(s) => s,

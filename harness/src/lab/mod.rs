@@ -135,6 +135,37 @@ fn remove_nft_table(family: &str, name: &str) -> Result<(), String> {
     .map(|_| ())
 }
 
+/// Who works on a lab and what faults a drill left in force, for `status`: a command that
+/// was killed is named, with what undoes its work.
+fn activity(lab: &LabDir, nodes: &[String]) -> String {
+    let mut out = String::new();
+    match lab.owner() {
+        Some((o, true)) => out += &format!("  busy: `{}` (pid {})\n", o.command, o.pid),
+        Some((o, false)) => {
+            out += &format!(
+                "  owner gone: `{cmd}` (pid {pid}) ended without finishing; `hadrill heal --lab \
+                 {lab}` undoes a drill's faults, `hadrill down --lab {lab}` removes the lab\n",
+                cmd = o.command,
+                pid = o.pid,
+                lab = lab.name
+            );
+        }
+        None => {}
+    }
+    let faults = crate::drill::Ledger::load(&lab.faults()).unwrap_or_default();
+    if !faults.is_empty() {
+        let list: Vec<String> = faults
+            .iter()
+            .map(|f| {
+                let node = nodes.get(f.node.index()).map_or("?", String::as_str);
+                format!("{} {node}", f.kind.key())
+            })
+            .collect();
+        out += &format!("  faults in force: {}\n", list.join(", "));
+    }
+    out
+}
+
 /// One line per lab and one per node: what `hadrill status` prints.
 pub fn status(home: &Path) -> Result<String, String> {
     let mut out = String::new();
@@ -171,6 +202,7 @@ pub fn status(home: &Path) -> Result<String, String> {
         for (i, (n, st)) in state.nodes.iter().zip(states).enumerate() {
             out += &format!("  {n} {} {st}\n", libvirt::node_address(s, i));
         }
+        out += &activity(&lab, &state.nodes);
     }
     Ok(out)
 }

@@ -19,7 +19,7 @@ use provisioner::exec::Transport;
 use provisioner::model::{ClusterModel, NodeId, Profile};
 use provisioner::plan::quote;
 
-use crate::lab::state::{LabDir, State};
+use crate::lab::state::{Claim, LabDir, State};
 use crate::lab::Error;
 use crate::probe::Probes;
 use crate::record::Record;
@@ -30,6 +30,11 @@ const SSH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest a drill waits for the cluster to be healthy before it starts (a node that was
 /// powered off by the last drill boots and rejoins; Ceph re-peers).
 pub const HEALTHY_WAIT_MAX: Duration = Duration::from_secs(420);
+
+/// The command this process runs (`drill`, `matrix`, …), for a lab's claim.
+fn command_words() -> String {
+    std::env::args().nth(1).unwrap_or_default()
+}
 
 /// A lab error from anything printable.
 pub fn lab_err(e: impl std::fmt::Display) -> Error {
@@ -50,6 +55,8 @@ pub struct Nodes {
     rng: u64,
     kube: Option<kube::Client>,
     kubeconfig: Option<std::path::PathBuf>,
+    /// This drill's claim on the lab (`status` shows a killed one's owner gone).
+    _claim: Claim,
 }
 
 impl Nodes {
@@ -66,6 +73,7 @@ impl Nodes {
         let state = lab.load()?.ok_or_else(|| {
             format!("lab `{name}`: no such lab (labs are made with `hadrill up`)")
         })?;
+        let claim = lab.claim(&format!("hadrill {}", command_words()))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -108,6 +116,7 @@ impl Nodes {
             rng: seed.max(1),
             kube,
             kubeconfig: kubeconfig.map(std::path::Path::to_path_buf),
+            _claim: claim,
         })
     }
 

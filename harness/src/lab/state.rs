@@ -72,6 +72,25 @@ pub struct State {
     pub resources: Vec<Resource>,
 }
 
+/// A command working on a lab: its process and its words (`hadrill drill`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// Its process.
+    pub pid: u32,
+    /// What it is.
+    pub command: String,
+}
+
+/// A lab claimed by this process ([`LabDir::claim`]); the claim ends when this drops.
+#[derive(Debug)]
+pub struct Claim(PathBuf);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Lab names: short, safe in file, domain and interface names.
 pub const NAME_LEN_MAX: usize = 20;
 
@@ -142,6 +161,32 @@ impl LabDir {
     /// Faults in force during a drill (see `drill::Ledger`).
     pub fn faults(&self) -> PathBuf {
         self.dir.join("faults.json")
+    }
+    /// Who is working on the lab now (see [`LabDir::claim`]).
+    pub fn owner_file(&self) -> PathBuf {
+        self.dir.join("owner.json")
+    }
+
+    /// Says that `command` (this process) works on the lab until the guard drops: a command
+    /// killed before that leaves the file, and `status` shows its owner gone.
+    pub fn claim(&self, command: &str) -> Result<Claim, String> {
+        let owner = Owner {
+            pid: std::process::id(),
+            command: command.to_owned(),
+        };
+        let path = self.owner_file();
+        let text = serde_json::to_string(&owner).expect("an owner serializes");
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Claim(path))
+    }
+
+    /// The lab's owner, if a command claimed it and has not finished, and whether that
+    /// process still runs.
+    pub fn owner(&self) -> Option<(Owner, bool)> {
+        let text = std::fs::read_to_string(self.owner_file()).ok()?;
+        let owner: Owner = serde_json::from_str(&text).ok()?;
+        let alive = Path::new("/proc").join(owner.pid.to_string()).exists();
+        Some((owner, alive))
     }
 
     /// Reads `lab.json`; None when the lab does not exist.
@@ -252,5 +297,31 @@ mod tests {
         assert_eq!(s.resources.len(), 1);
         assert_eq!(LabDir::all(&dir), vec![lab]);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_claim_names_its_owner_until_it_ends_and_a_dead_owner_is_told_apart() {
+        let home = tempfile::tempdir().unwrap();
+        let lab = LabDir::new(home.path(), "t");
+        std::fs::create_dir_all(&lab.dir).unwrap();
+        assert_eq!(lab.owner(), None);
+        let claim = lab.claim("hadrill drill").unwrap();
+        let me = Owner {
+            pid: std::process::id(),
+            command: "hadrill drill".into(),
+        };
+        assert_eq!(lab.owner(), Some((me, true)));
+        drop(claim);
+        assert_eq!(lab.owner(), None, "the claim ended with its guard");
+        // A process that has exited: its claim, left behind, names an owner that is gone.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let left = Owner {
+            pid,
+            command: "hadrill up".into(),
+        };
+        std::fs::write(lab.owner_file(), serde_json::to_string(&left).unwrap()).unwrap();
+        assert_eq!(lab.owner(), Some((left, false)));
     }
 }

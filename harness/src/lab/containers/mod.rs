@@ -172,6 +172,7 @@ pub fn up(opts: &UpOptions, home: &Path, say: &dyn Fn(&str)) -> Result<State, St
     rt.block_on(names_free(&docker, &state))?;
     std::fs::create_dir_all(&lab.dir).map_err(|e| format!("{}: {e}", lab.dir.display()))?;
     lab.save(&state)?;
+    let _claim = lab.claim("hadrill up")?;
     let made = rt.block_on(make(&docker, &lab, &mut state, &tag, say));
     if let Err(e) = made {
         say("up failed: removing what was made");

@@ -252,6 +252,7 @@ pub fn up(opts: &UpOptions, home: &Path, say: &dyn Fn(&str)) -> Result<State, St
         resources: Vec::new(),
     };
     lab.save(&state)?;
+    let _claim = lab.claim("hadrill up")?;
     let made = make(opts, &lab, &mut state, &conn, &boot, say);
     if let Err(e) = made {
         say("up failed: removing what was made");
