@@ -79,6 +79,18 @@ pub struct Owner {
     pub pid: u32,
     /// What it is.
     pub command: String,
+    /// When the process started (clock ticks after boot, `/proc/PID/stat`): a pid the kernel
+    /// has since given to another process is not the owner.
+    #[serde(default)]
+    pub started: u64,
+}
+
+/// When process `pid` started, in clock ticks after boot (field 22 of `/proc/PID/stat`).
+fn started(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command in parentheses (which may hold spaces): the state is field 3.
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// A lab claimed by this process ([`LabDir::claim`]); the claim ends when this drops.
@@ -169,10 +181,22 @@ impl LabDir {
 
     /// Says that `command` (this process) works on the lab until the guard drops: a command
     /// killed before that leaves the file, and `status` shows its owner gone.
+    /// Refused while another live process holds the lab (two drills at once would undo each
+    /// other's faults).
     pub fn claim(&self, command: &str) -> Result<Claim, String> {
+        if let Some((o, true)) = self.owner() {
+            if o.pid != std::process::id() {
+                return Err(format!(
+                    "lab `{}` is busy: `{}` (pid {}) works on it",
+                    self.name, o.command, o.pid
+                ));
+            }
+        }
+        let pid = std::process::id();
         let owner = Owner {
-            pid: std::process::id(),
+            pid,
             command: command.to_owned(),
+            started: started(pid).unwrap_or(0),
         };
         let path = self.owner_file();
         let text = serde_json::to_string(&owner).expect("an owner serializes");
@@ -185,7 +209,7 @@ impl LabDir {
     pub fn owner(&self) -> Option<(Owner, bool)> {
         let text = std::fs::read_to_string(self.owner_file()).ok()?;
         let owner: Owner = serde_json::from_str(&text).ok()?;
-        let alive = Path::new("/proc").join(owner.pid.to_string()).exists();
+        let alive = started(owner.pid).is_some_and(|t| t == owner.started);
         Some((owner, alive))
     }
 
@@ -299,6 +323,14 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    fn me_again() -> Owner {
+        Owner {
+            pid: std::process::id(),
+            command: "hadrill drill".into(),
+            started: started(std::process::id()).unwrap(),
+        }
+    }
+
     #[test]
     fn a_claim_names_its_owner_until_it_ends_and_a_dead_owner_is_told_apart() {
         let home = tempfile::tempdir().unwrap();
@@ -309,8 +341,29 @@ mod tests {
         let me = Owner {
             pid: std::process::id(),
             command: "hadrill drill".into(),
+            started: started(std::process::id()).unwrap(),
         };
         assert_eq!(lab.owner(), Some((me, true)));
+        // Another live process's claim is refused (here: a sleeping child's, written by hand).
+        let mut other = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let busy = Owner {
+            pid: other.id(),
+            command: "hadrill drill".into(),
+            started: started(other.id()).unwrap(),
+        };
+        let mine = std::fs::read_to_string(lab.owner_file()).unwrap();
+        std::fs::write(lab.owner_file(), serde_json::to_string(&busy).unwrap()).unwrap();
+        let e = lab.claim("hadrill heal").unwrap_err();
+        assert!(
+            e.contains(&format!("is busy: `hadrill drill` (pid {})", other.id())),
+            "{e}"
+        );
+        other.kill().unwrap();
+        other.wait().unwrap();
+        std::fs::write(lab.owner_file(), mine).unwrap();
         drop(claim);
         assert_eq!(lab.owner(), None, "the claim ended with its guard");
         // A process that has exited: its claim, left behind, names an owner that is gone.
@@ -320,8 +373,16 @@ mod tests {
         let left = Owner {
             pid,
             command: "hadrill up".into(),
+            started: 1,
         };
         std::fs::write(lab.owner_file(), serde_json::to_string(&left).unwrap()).unwrap();
         assert_eq!(lab.owner(), Some((left, false)));
+        // This process's pid with another start time: a pid reused, not the owner.
+        let reused = Owner {
+            started: started(std::process::id()).unwrap() + 1,
+            ..me_again()
+        };
+        std::fs::write(lab.owner_file(), serde_json::to_string(&reused).unwrap()).unwrap();
+        assert_eq!(lab.owner(), Some((reused, false)));
     }
 }
