@@ -103,6 +103,23 @@ impl Drop for Claim {
     }
 }
 
+/// A 10.`second`.X.0/24 for lab `name`: from its name's hash, the next one not in `used`
+/// (VM labs take 10.77.X, container labs 10.78.X: the two kinds never meet).
+pub fn choose_subnet(name: &str, second: u8, used: &[[u8; 3]]) -> Result<[u8; 3], String> {
+    let h = provisioner::plan::sha256_hex(name.as_bytes());
+    let start = u32::from_str_radix(&h[..8], 16).expect("hex") % 200;
+    (0..200)
+        .map(|k| {
+            [
+                10,
+                second,
+                u8::try_from(20 + (start + k) % 200).expect("< 220"),
+            ]
+        })
+        .find(|s| !used.contains(s))
+        .ok_or_else(|| format!("no free 10.{second}.X.0/24 subnet for the lab"))
+}
+
 /// Lab names: short, safe in file, domain and interface names.
 pub const NAME_LEN_MAX: usize = 20;
 
@@ -211,6 +228,17 @@ impl LabDir {
         let owner: Owner = serde_json::from_str(&text).ok()?;
         let alive = started(owner.pid).is_some_and(|t| t == owner.started);
         Some((owner, alive))
+    }
+
+    /// Refuses to make a lab that exists already.
+    pub fn must_be_new(&self) -> Result<(), String> {
+        match self.load()? {
+            Some(_) => Err(format!(
+                "lab `{0}` exists (`hadrill down --lab {0}` removes it)",
+                self.name
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Reads `lab.json`; None when the lab does not exist.

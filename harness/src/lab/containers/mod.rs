@@ -30,7 +30,7 @@ use bollard::Docker;
 use crate::image;
 
 pub mod drive;
-use crate::lab::state::{check_name, LabDir, Resource, State};
+use crate::lab::state::{check_name, choose_subnet, LabDir, Resource, State};
 
 /// The substrate's name in `lab.json`.
 pub const SUBSTRATE: &str = "containers";
@@ -129,34 +129,18 @@ fn octets(cidr: &str) -> Option<[u8; 3]> {
     Some([o[0], o[1], o[2]])
 }
 
-/// A 10.78.X.0/24 for the lab: from its name's hash, the next one no network or route uses
-/// (VM labs take 10.77.X: the two kinds never meet).
-fn choose_subnet(name: &str, used: &[[u8; 3]]) -> Result<[u8; 3], String> {
-    let h = provisioner::plan::sha256_hex(name.as_bytes());
-    let start = u32::from_str_radix(&h[..8], 16).expect("hex") % 200;
-    (0..200)
-        .map(|k| [10, 78, u8::try_from(20 + (start + k) % 200).expect("< 220")])
-        .find(|s| !used.contains(s))
-        .ok_or_else(|| "no free 10.78.X.0/24 subnet for the lab".to_owned())
-}
-
 /// Makes a lab. On a failure after something was made, removes what was made.
 pub fn up(opts: &UpOptions, home: &Path, say: &dyn Fn(&str)) -> Result<State, String> {
     check(opts)?;
     let lab = LabDir::new(home, &opts.name);
-    if lab.load()?.is_some() {
-        return Err(format!(
-            "lab `{}` exists (`hadrill down --lab {}` removes it)",
-            opts.name, opts.name
-        ));
-    }
+    lab.must_be_new()?;
     say("image");
     let img = image::build(&image::cache_dir(), say).map_err(|e| e.to_string())?;
     say("image: into dockerd");
     let tag = image::docker_import(&img).map_err(|e| e.to_string())?;
     let rt = runtime()?;
     let docker = connect()?;
-    let subnet = choose_subnet(&opts.name, &rt.block_on(used_subnets(&docker))?)?;
+    let subnet = choose_subnet(&opts.name, 78, &rt.block_on(used_subnets(&docker))?)?;
     let nodes: Vec<String> = (1..=opts.nodes).map(|i| format!("node-{i}")).collect();
     let mut state = State {
         name: opts.name.clone(),
@@ -437,9 +421,9 @@ mod tests {
 
     #[test]
     fn subnets_are_10_78_and_skip_used_ones() {
-        let first = choose_subnet("ci", &[]).unwrap();
+        let first = choose_subnet("ci", 78, &[]).unwrap();
         assert_eq!(&first[..2], &[10, 78]);
-        let next = choose_subnet("ci", &[first]).unwrap();
+        let next = choose_subnet("ci", 78, &[first]).unwrap();
         assert_ne!(first, next);
         assert_eq!(octets("10.78.5.0/24"), Some([10, 78, 5]));
         assert_eq!(octets("default"), None);

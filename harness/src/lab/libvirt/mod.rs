@@ -18,7 +18,7 @@ use std::time::Duration;
 use virt::connect::Connect;
 use virt::sys;
 
-use super::state::{check_name, LabDir, Resource, State};
+use super::state::{check_name, choose_subnet, LabDir, Resource, State};
 use crate::image::{self, Image};
 
 pub mod drive;
@@ -174,15 +174,6 @@ fn used_subnets(conn: &Connect) -> Vec<[u8; 3]> {
     used
 }
 
-/// A 10.77.X.0/24 for the lab: from its name's hash, the next free one.
-fn choose_subnet(name: &str, used: &[[u8; 3]]) -> Result<[u8; 3], String> {
-    let start = short_hash(name) % 200;
-    (0..200)
-        .map(|k| [10, 77, u8::try_from(20 + (start + k) % 200).expect("< 220")])
-        .find(|s| !used.contains(s))
-        .ok_or_else(|| "no free 10.77.X.0/24 subnet for the lab".to_owned())
-}
-
 /// Runs a command; an error names it with its last output.
 pub fn run(what: &str, cmd: &mut Command) -> Result<String, String> {
     let out = cmd
@@ -220,12 +211,7 @@ pub use crate::lab::state::node_address;
 pub fn up(opts: &UpOptions, home: &Path, say: &dyn Fn(&str)) -> Result<State, String> {
     check(opts)?;
     let lab = LabDir::new(home, &opts.name);
-    if lab.load()?.is_some() {
-        return Err(format!(
-            "lab `{}` exists (`hadrill down --lab {}` removes it)",
-            opts.name, opts.name
-        ));
-    }
+    lab.must_be_new()?;
     let boot = match &opts.image {
         Some(p) => Boot::Cloud(
             std::fs::canonicalize(p).map_err(|e| format!("--image {}: {e}", p.display()))?,
@@ -238,7 +224,7 @@ pub fn up(opts: &UpOptions, home: &Path, say: &dyn Fn(&str)) -> Result<State, St
     let conn = connect(&opts.uri)?;
     let accel = kvm::detect(&conn, &boot_kernel(&boot), home, say);
     say(&format!("accelerator: {} ({})", accel.kind, accel.why));
-    let subnet = choose_subnet(&opts.name, &used_subnets(&conn))?;
+    let subnet = choose_subnet(&opts.name, 77, &used_subnets(&conn))?;
     std::fs::create_dir_all(&lab.dir).map_err(|e| format!("{}: {e}", lab.dir.display()))?;
     let mut state = State {
         name: opts.name.clone(),
@@ -749,8 +735,8 @@ mod tests {
 
     #[test]
     fn subnet_skips_used_ones() {
-        let first = choose_subnet("ci", &[]).unwrap();
-        let next = choose_subnet("ci", &[first]).unwrap();
+        let first = choose_subnet("ci", 77, &[]).unwrap();
+        let next = choose_subnet("ci", 77, &[first]).unwrap();
         assert_ne!(first, next);
         assert_eq!(&first[..2], &[10, 77]);
     }
