@@ -19,7 +19,7 @@ use provisioner::exec::Transport;
 use provisioner::model::{ClusterModel, NodeId, Profile};
 use provisioner::plan::quote;
 
-use crate::lab::state::{Claim, LabDir, State};
+use crate::lab::state::{Claim, LabDir};
 use crate::lab::Error;
 use crate::probe::Probes;
 use crate::record::Record;
@@ -41,12 +41,42 @@ pub fn lab_err(e: impl std::fmt::Display) -> Error {
     Error::Lab(e.to_string())
 }
 
+/// A shell command for one host of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Command {
+    /// Where it runs.
+    pub host: NodeId,
+    /// What runs (`sh -c`, as root).
+    pub script: String,
+    /// Whether its failure fails the step.
+    pub required: bool,
+}
+
+impl Command {
+    /// A command whose failure fails the step.
+    pub fn required(host: NodeId, script: String) -> Command {
+        Command {
+            host,
+            script,
+            required: true,
+        }
+    }
+
+    /// A command whose failure is passed over.
+    pub fn optional(host: NodeId, script: String) -> Command {
+        Command {
+            host,
+            script,
+            required: false,
+        }
+    }
+}
+
 /// A lab of real nodes, opened for a drill: its folder and state, the model it runs, SSH to
 /// each node, the probes once they start.
 pub struct Nodes {
     pub(crate) rt: tokio::runtime::Runtime,
     pub(crate) lab: LabDir,
-    pub(crate) state: State,
     pub(crate) model: ClusterModel,
     hosts: BTreeMap<String, Arc<Ssh>>,
     probes: Option<Probes>,
@@ -60,26 +90,23 @@ pub struct Nodes {
 }
 
 impl Nodes {
-    /// Opens lab `name` for a drill on the model `model` (its inventory, with its profile).
+    /// Opens the nodes of `model` (its inventory, with its profile) for a drill, with `lab`
+    /// as the folder of its claim and fault ledger and `known_hosts` as its host-key pins.
     /// Ctrl-C and SIGTERM set the flag the drill checks at each step.
     pub fn open(
-        home: &std::path::Path,
-        name: &str,
+        lab: LabDir,
+        known_hosts: &std::path::Path,
         model: ClusterModel,
         seed: u64,
         kubeconfig: Option<&std::path::Path>,
     ) -> Result<Nodes, String> {
-        let lab = LabDir::new(home, name);
-        let state = lab.load()?.ok_or_else(|| {
-            format!("lab `{name}`: no such lab (labs are made with `hadrill up`)")
-        })?;
         let claim = lab.claim(&format!("hadrill {}", command_words()))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .map_err(|e| format!("async runtime: {e}"))?;
-        let hosts = crate::provision::transports(&model, &lab.known_hosts());
+        let hosts = crate::provision::transports(&model, known_hosts);
         let interrupted = Arc::new(AtomicBool::new(false));
         // Ctrl-C, or a CI runner cancelling the job (SIGTERM): the drill stops at its next
         // check, undoes its faults and reports.
@@ -107,7 +134,6 @@ impl Nodes {
         Ok(Nodes {
             rt,
             lab,
-            state,
             model,
             hosts,
             probes: None,
@@ -251,30 +277,47 @@ impl Nodes {
     /// The faults a node's own commands make, whatever runs the node; None for the others
     /// (the lab's own).
     pub fn inject_on_node(&mut self, kind: &FaultKind, id: NodeId) -> Option<Result<(), Error>> {
+        let cmds = match self.commands(kind, id)? {
+            Ok(cmds) => cmds,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(self.run_all(&cmds))
+    }
+
+    /// Runs commands in order: the first required one that fails stops them with its error; a
+    /// failed optional one is passed over (a proxy node that is down has no HAProxy to tell).
+    pub fn run_all(&self, cmds: &[Command]) -> Result<(), Error> {
+        for c in cmds {
+            match self.ssh(c.host, &c.script) {
+                Ok(_) => {}
+                Err(e) if c.required => return Err(e),
+                Err(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The commands that make a fault of a node's own at node `id`, on which hosts; None for
+    /// the faults a lab makes itself (power, links, partitions, disks).
+    pub fn commands(&self, kind: &FaultKind, id: NodeId) -> Option<Result<Vec<Command>, Error>> {
+        let on = |script: String| Ok(vec![Command::required(id, script)]);
         Some(match kind {
-            FaultKind::Netem { delay, loss } => self
-                .ssh(
-                    id,
-                    &format!(
-                        "tc qdisc replace dev {} root netem delay {}ms loss {:.3}%",
-                        quote(&self.model.vip_interface),
-                        delay.as_millis(),
-                        loss * 100.0
-                    ),
-                )
-                .map(|_| ()),
-            FaultKind::StopService(d) => self.stop_service(id, *d, None),
-            FaultKind::KillService(d, sig) => self.stop_service(id, *d, Some(*sig)),
-            FaultKind::StartService(d) => self.start_service(id, *d),
-            FaultKind::MoveVip => self.move_vip(id),
-            FaultKind::ReleaseVip => self
-                .ssh(
-                    id,
-                    &format!("echo 0 > {}", provisioner::render::front::VIP_TRACK_FILE),
-                )
-                .map(|_| ()),
-            FaultKind::Drain => self.drain(id, "maint"),
-            FaultKind::Uncordon => self.drain(id, "ready"),
+            FaultKind::Netem { delay, loss } => on(format!(
+                "tc qdisc replace dev {} root netem delay {}ms loss {:.3}%",
+                quote(&self.model.vip_interface),
+                delay.as_millis(),
+                loss * 100.0
+            )),
+            FaultKind::StopService(d) => self.stop_service(*d, None).and_then(on),
+            FaultKind::KillService(d, sig) => self.stop_service(*d, Some(*sig)).and_then(on),
+            FaultKind::StartService(d) => self.start_service(*d).and_then(on),
+            FaultKind::MoveVip => Ok(self.move_vip(id)),
+            FaultKind::ReleaseVip => on(format!(
+                "echo 0 > {}",
+                provisioner::render::front::VIP_TRACK_FILE
+            )),
+            FaultKind::Drain => Ok(self.drain(id, "maint")),
+            FaultKind::Uncordon => Ok(self.drain(id, "ready")),
             _ => return None,
         })
     }
@@ -324,7 +367,7 @@ impl Nodes {
     /// shut down cleanly (priority 0, VIP removed) in three drills of four (docs/fidelity.md).
     /// A kill is the crash the simulation models: nothing of the daemon runs again. A kernel
     /// without `cgroup.kill` (before 5.14, or cgroup v1) gets `systemctl kill` as before.
-    fn stop_service(&self, id: NodeId, d: Daemon, signal: Option<Signal>) -> Result<(), Error> {
+    fn stop_service(&self, d: Daemon, signal: Option<Signal>) -> Result<String, Error> {
         let unit = self.unit(d)?;
         let cmd = match signal {
             None => format!("systemctl stop {}", quote(unit)),
@@ -349,10 +392,10 @@ impl Nodes {
                 }
             ),
         };
-        self.ssh(id, &cmd).map(|_| ())
+        Ok(cmd)
     }
 
-    fn start_service(&self, id: NodeId, d: Daemon) -> Result<(), Error> {
+    fn start_service(&self, d: Daemon) -> Result<String, Error> {
         let unit = self.unit(d)?;
         let cmd = format!(
             "if ls /run/systemd/system/*/hadrill-fault.conf >/dev/null 2>&1; then \
@@ -365,47 +408,51 @@ impl Nodes {
                 _ => quote(unit),
             }
         );
-        self.ssh(id, &cmd).map(|_| ())
+        Ok(cmd)
     }
 
     /// HAProxy's runtime API on every proxy node: the node's servers out of (or back into)
     /// rotation.
-    fn drain(&self, id: NodeId, state: &str) -> Result<(), Error> {
+    fn drain(&self, id: NodeId, state: &str) -> Vec<Command> {
         let node = self.node(id).to_owned();
-        let cmds: Vec<String> = ["api", "ingress"]
+        let script = ["api", "ingress"]
             .iter()
-            .map(|be| format!("set server {be}/{node} state {state}"))
-            .collect();
-        let script = cmds
-            .iter()
-            .map(|c| format!("echo {} | socat stdio /run/haproxy/admin.sock", quote(c)))
+            .map(|be| {
+                let c = format!("set server {be}/{node} state {state}");
+                format!("echo {} | socat stdio /run/haproxy/admin.sock", quote(&c))
+            })
             .collect::<Vec<_>>()
             .join(" && ");
-        for p in self.model.node_ids().filter(|&i| self.model.node(i).proxy) {
-            // A proxy node that is down has no HAProxy to tell.
-            let _ = self.ssh(p, &script);
-        }
-        Ok(())
+        self.model
+            .node_ids()
+            .filter(|&i| self.model.node(i).proxy)
+            .map(|p| Command::optional(p, script.clone()))
+            .collect()
     }
 
-    fn move_vip(&self, to: NodeId) -> Result<(), Error> {
-        for i in self.model.node_ids().filter(|&i| self.model.node(i).proxy) {
-            let weight = if i == to {
-                self.model.keepalived.move_vip_bonus
-            } else {
-                0
-            };
-            let cmd = format!(
-                "echo {weight} > {}",
-                provisioner::render::front::VIP_TRACK_FILE
-            );
-            if i == to {
-                self.ssh(i, &cmd)?;
-            } else {
-                let _ = self.ssh(i, &cmd);
-            }
-        }
-        Ok(())
+    /// The track file of every proxy node: the bonus at `to`, 0 elsewhere (where it is
+    /// optional: a node that is down needs no telling).
+    fn move_vip(&self, to: NodeId) -> Vec<Command> {
+        self.model
+            .node_ids()
+            .filter(|&i| self.model.node(i).proxy)
+            .map(|i| {
+                let weight = if i == to {
+                    self.model.keepalived.move_vip_bonus
+                } else {
+                    0
+                };
+                let script = format!(
+                    "echo {weight} > {}",
+                    provisioner::render::front::VIP_TRACK_FILE
+                );
+                if i == to {
+                    Command::required(i, script)
+                } else {
+                    Command::optional(i, script)
+                }
+            })
+            .collect()
     }
 
     /// Waits until every `validate` check passes: each scenario starts from a verified healthy
@@ -487,9 +534,9 @@ impl Nodes {
     }
 }
 
-/// The [`Lab`](crate::lab::Lab) methods a lab of real nodes hands to its [`Nodes`] (its field
-/// `nodes`), written once: inside `impl Lab for …`.
-macro_rules! lab_methods_of_nodes {
+/// The probes and node names of a lab of real nodes, from its [`Nodes`] (its field `nodes`):
+/// inside `impl Lab for …`.
+macro_rules! lab_nodes_of_nodes {
     () => {
         fn set_probes(
             &mut self,
@@ -508,6 +555,15 @@ macro_rules! lab_methods_of_nodes {
                 .map(|n| n.name.clone())
                 .collect()
         }
+    };
+}
+pub(crate) use lab_nodes_of_nodes;
+
+/// The [`Lab`](crate::lab::Lab) methods a lab of real nodes hands to its [`Nodes`] (its field
+/// `nodes`), written once: inside `impl Lab for …`.
+macro_rules! lab_methods_of_nodes {
+    () => {
+        crate::lab::nodes::lab_nodes_of_nodes!();
 
         fn now(&self) -> std::time::Duration {
             self.nodes.now()

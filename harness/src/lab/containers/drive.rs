@@ -49,7 +49,12 @@ impl ContainerLab {
         seed: u64,
         kubeconfig: Option<&std::path::Path>,
     ) -> Result<ContainerLab, String> {
-        let nodes = Nodes::open(home, name, model, seed, kubeconfig)?;
+        let lab = crate::lab::state::LabDir::new(home, name);
+        lab.load()?.ok_or_else(|| {
+            format!("lab `{name}`: no such lab (labs are made with `hadrill up`)")
+        })?;
+        let known_hosts = lab.known_hosts();
+        let nodes = Nodes::open(lab, &known_hosts, model, seed, kubeconfig)?;
         Ok(ContainerLab {
             nodes,
             docker: connect()?,
@@ -57,7 +62,7 @@ impl ContainerLab {
     }
 
     fn container(&self, id: NodeId) -> String {
-        Names::container(&self.nodes.state.name, self.nodes.node(id))
+        Names::container(&self.nodes.lab.name, self.nodes.node(id))
     }
 
     fn docker_err(&self, id: NodeId, what: &str) -> impl Fn(bollard::errors::Error) -> Error {
@@ -146,7 +151,7 @@ impl ContainerLab {
     fn running(&self, id: NodeId) -> Result<bool, Error> {
         let state = self.nodes.rt.block_on(super::node_state(
             &self.docker,
-            &self.nodes.state.name,
+            &self.nodes.lab.name,
             self.nodes.node(id),
         ));
         Ok(matches!(state, "running" | "paused"))

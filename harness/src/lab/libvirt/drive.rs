@@ -28,6 +28,7 @@ const SHUTDOWN_WAIT_MAX: Duration = Duration::from_secs(60);
 /// A libvirt lab, ready to drill.
 pub struct LibvirtLab {
     nodes: Nodes,
+    state: crate::lab::state::State,
     conn: Connect,
 }
 
@@ -40,9 +41,14 @@ impl LibvirtLab {
         seed: u64,
         kubeconfig: Option<&std::path::Path>,
     ) -> Result<LibvirtLab, String> {
-        let nodes = Nodes::open(home, name, model, seed, kubeconfig)?;
-        let conn = connect(&nodes.state.uri)?;
-        Ok(LibvirtLab { nodes, conn })
+        let lab = crate::lab::state::LabDir::new(home, name);
+        let state = lab.load()?.ok_or_else(|| {
+            format!("lab `{name}`: no such lab (labs are made with `hadrill up`)")
+        })?;
+        let known_hosts = lab.known_hosts();
+        let nodes = Nodes::open(lab, &known_hosts, model, seed, kubeconfig)?;
+        let conn = connect(&state.uri)?;
+        Ok(LibvirtLab { nodes, state, conn })
     }
 
     fn node(&self, id: NodeId) -> &str {
@@ -50,11 +56,11 @@ impl LibvirtLab {
     }
 
     fn dom(&self, id: NodeId) -> xml::Dom {
-        dom_of(&self.nodes.state, &self.nodes.lab, id.index(), None)
+        dom_of(&self.state, &self.nodes.lab, id.index(), None)
     }
 
     fn domain(&self, id: NodeId) -> Result<virt::domain::Domain, Error> {
-        let name = Names::domain(&self.nodes.state.name, self.node(id));
+        let name = Names::domain(&self.nodes.lab.name, self.node(id));
         self.conn
             .lookup_domain_by_name(&name)
             .map_err(|e| lab_err(format!("{name}: {}", e.message())))
@@ -67,7 +73,7 @@ impl LibvirtLab {
     /// The node clients reach for the VIP: the one whose MAC the host's neighbour entry for
     /// the VIP holds; without an entry, the first node that has the VIP on its interface.
     fn vip_holder(nodes: &Nodes) -> Result<Option<NodeId>, Error> {
-        let lab = &nodes.state.name;
+        let lab = &nodes.lab.name;
         let bridge = Names::of(lab).bridge;
         let neigh = run(
             "ip neigh",
@@ -97,7 +103,7 @@ impl LibvirtLab {
     /// Whether the lab's nftables table has the one-way cut sets (a lab made before they
     /// existed does not: it refuses one-way cuts before the drill starts).
     fn has_cut_sets(&self) -> bool {
-        let table = Names::of(&self.nodes.state.name).nft_table;
+        let table = Names::of(&self.nodes.lab.name).nft_table;
         Command::new("nft")
             .args(["list", "set", "bridge", &table, "cut_in"])
             .output()
@@ -105,8 +111,8 @@ impl LibvirtLab {
     }
 
     fn nft_set(&self, verb: &str, set: &str, id: NodeId) -> Result<(), Error> {
-        let table = Names::of(&self.nodes.state.name).nft_table;
-        let tap = Names::tap(&self.nodes.state.name, id.index());
+        let table = Names::of(&self.nodes.lab.name).nft_table;
+        let tap = Names::tap(&self.nodes.lab.name, id.index());
         let out = Command::new("nft")
             .args([
                 verb,
@@ -144,12 +150,12 @@ impl LibvirtLab {
     }
 
     fn iotune(&self, id: NodeId, iops: u64, bytes: u64) -> Result<(), Error> {
-        let dom = Names::domain(&self.nodes.state.name, self.node(id));
+        let dom = Names::domain(&self.nodes.lab.name, self.node(id));
         run(
             "virsh blkdeviotune",
             Command::new("virsh").args([
                 "-c",
-                &self.nodes.state.uri,
+                &self.state.uri,
                 "blkdeviotune",
                 &dom,
                 "vdb",
@@ -238,7 +244,7 @@ impl Lab for LibvirtLab {
             FaultKind::Cut(_) if !self.has_cut_sets() => Err(format!(
                 "the lab's nftables table has no one-way cut sets (made by an older hadrill): \
                  `hadrill down --lab {0}` and `hadrill up --lab {0}` make them",
-                self.nodes.state.name
+                self.nodes.lab.name
             )),
             _ => Ok(()),
         }
