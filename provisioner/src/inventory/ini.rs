@@ -36,6 +36,22 @@ pub(super) fn is_ini(path: &Path, text: &str) -> bool {
     }
 }
 
+/// A field named as in Ansible's YAML form (`all.vars.vip`, where the checks shared by both
+/// forms name it) as an INI file names it (`[all:vars].vip`), so that an error points at what
+/// the user wrote.
+pub(super) fn field(yaml: &str) -> String {
+    if yaml == "all.vars" {
+        return "[all:vars]".to_owned();
+    }
+    if let Some(rest) = yaml.strip_prefix("all.vars.") {
+        return format!("[all:vars].{rest}");
+    }
+    if yaml == "all.children" {
+        return "[groups]".to_owned();
+    }
+    yaml.to_owned()
+}
+
 /// The line of `field`, or of the nearest field it is part of (0: none).
 pub(super) fn line_of(lines: &BTreeMap<String, u64>, field: &str) -> u64 {
     let mut f = field;
@@ -299,4 +315,21 @@ fn literal(v: &str) -> serde_json::Value {
         }
     }
     Value::String(v.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_field_names_become_ini_names() {
+        assert_eq!(field("all.vars.vip"), "[all:vars].vip");
+        assert_eq!(field("all.vars"), "[all:vars]");
+        assert_eq!(field("all.children"), "[groups]");
+        assert_eq!(
+            field("[kube] node-1.ansible_port"),
+            "[kube] node-1.ansible_port"
+        );
+        assert_eq!(field("all.variables"), "all.variables");
+    }
 }

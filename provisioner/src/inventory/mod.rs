@@ -328,7 +328,10 @@ pub fn parse_with(
     let from_yaml = |e: yaml::Error| error(e.line, &e.field, &e.message);
     if ini::is_ini(path, text) {
         let (mut tree, lines) = ini::tree(text).map_err(|(n, (f, m))| error(n, &f, &m))?;
-        let at = |(field, message): Field| error(ini::line_of(&lines, &field), &field, &message);
+        let at = |(field, message): Field| {
+            let field = ini::field(&field);
+            error(ini::line_of(&lines, &field), &field, &message)
+        };
         let spec = ansible::spec_with(&mut tree, dirs).map_err(at)?;
         let base = path.parent().unwrap_or(Path::new("."));
         return finish(build(spec, profile, base).map_err(at)?);
