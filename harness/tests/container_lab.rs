@@ -125,6 +125,193 @@ async fn drills_and_refuses(home: &Path, name: &str) {
     assert_eq!(out.matches(" running").count(), 3, "{out}");
 }
 
+/// Runs `script` in a node container (through dockerd, so a network fault does not stop it);
+/// its exit code.
+async fn exec(docker: &Docker, lab: &str, node: &str, script: &str) -> i64 {
+    use testcontainers::bollard::exec::{CreateExecOptions, StartExecResults};
+    let name = format!("hadrill-{lab}-{node}");
+    let exec = docker
+        .create_exec(
+            &name,
+            CreateExecOptions {
+                cmd: Some(vec!["sh", "-c", script]),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create exec");
+    if let StartExecResults::Attached { mut output, .. } =
+        docker.start_exec(&exec.id, None).await.expect("start exec")
+    {
+        use futures_util::StreamExt;
+        while output.next().await.is_some() {}
+    }
+    docker
+        .inspect_exec(&exec.id)
+        .await
+        .expect("inspect exec")
+        .exit_code
+        .expect("exited")
+}
+
+/// `hadrill drill --inventory INV --profile bare EXTRA...`: the lab's nodes as one's own.
+async fn own(home: &Path, inv: &str, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["drill", "--inventory", inv, "--profile", "bare"];
+    args.extend_from_slice(extra);
+    run(home, &args).await
+}
+
+/// The lab's nodes drilled as the user's own cluster, through the inventory `hadrill
+/// inventory` prints: power-off refused, a disruptive step refused without
+/// `--allow-disruption`, a service fault drilled and undone, and a one-way cut that heals by
+/// its node's revert timer after hadrill (and its SSH session) is killed.
+async fn as_an_existing_cluster(docker: &Docker, home: &Path, name: &str) {
+    let (code, inventory, _) = run(home, &["inventory", "--lab", name]).await;
+    assert_eq!(code, 0);
+    let inv = home.join("own.yml");
+    std::fs::write(&inv, inventory).expect("inventory");
+    let inv = inv.display().to_string();
+    let clusters = home.join("clusters");
+    let kill = scenario("kill-vip-holder.yaml");
+    let (code, _, err) = own(home, &inv, &["--allow-disruption", "--yes", &kill]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no power switch"), "{err}");
+    assert!(!clusters.exists(), "a refused drill leaves nothing");
+
+    let stop = home.join("stop.yaml");
+    std::fs::write(
+        &stop,
+        "name: stop-keepalived\nsteps:\n  - settle: 5s\n  - fault: {stop-service: {service: keepalived, node: vip-holder}}\n  - observe: 15s\n  - fault: {start-service: {service: keepalived, node: vip-holder}}\n  - observe: 10s\nexpect:\n  api: {available: {max_gap: 10s}}\n  ingress: {available: {max_gap: 10s}}\n  ceph: {available: {max_gap: 10s}}\n",
+    )
+    .expect("scenario");
+    let stop = stop.display().to_string();
+    let (code, _, err) = own(home, &inv, &[&stop]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("pass --allow-disruption"), "{err}");
+
+    // A dry run prints each command, on which host, and runs none.
+    let cut_holder = scenario("cut-vip-holder-inbound.yaml");
+    let (code, out, err) = own(home, &inv, &["--dry-run", &cut_holder]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("vip-holder is node-"), "{out}");
+    assert!(out.contains("arm revert timer on node-"), "{out}");
+    assert!(out.contains("policy drop; iif lo accept;"), "{out}");
+    for node in ["node-1", "node-2", "node-3"] {
+        assert_ne!(
+            exec(docker, name, node, "nft list table inet hadrill_fault").await,
+            0
+        );
+    }
+    assert!(!clusters.exists(), "a dry run leaves nothing");
+
+    let out_dir = home.join("own").display().to_string();
+    let drill = ["--allow-disruption", "--yes", &stop, "--out", &out_dir];
+    let (code, out, err) = own(home, &inv, &drill).await;
+    // A clean stop: keepalived sends priority 0 and a backup takes the VIP at once.
+    assert_eq!(code, 0, "{out}{err}");
+    let report = json(&home.join("own").join("report.json"));
+    assert_eq!(report["substrate"], "existing", "{report}");
+    let s = &report["scenarios"][0];
+    for svc in ["api", "ingress", "ceph"] {
+        assert_eq!(s["services"][svc]["outcome"], "passed", "{svc}: {s}");
+    }
+    for node in ["node-1", "node-2", "node-3"] {
+        assert_eq!(
+            exec(docker, name, node, "systemctl is-active -q keepalived").await,
+            0,
+            "{node}"
+        );
+        // No revert timer is left once the drill undid its fault.
+        let left = "systemctl list-units --all --plain --no-legend 'hadrill-revert-*' | grep -q .";
+        assert_ne!(
+            exec(docker, name, node, left).await,
+            0,
+            "{node}: a timer is left"
+        );
+    }
+    assert!(
+        !clusters.exists(),
+        "a drill that ended clean leaves nothing"
+    );
+
+    a_killed_drill_heals_by_the_nodes_timer(docker, home, name, &inv).await;
+}
+
+/// A one-way cut on node-2, then hadrill killed (its SSH session with it): the node heals
+/// itself when its revert timer fires; `status` names the drill and the fault meanwhile, and
+/// `heal --inventory` ends it.
+async fn a_killed_drill_heals_by_the_nodes_timer(
+    docker: &Docker,
+    home: &Path,
+    name: &str,
+    inv: &str,
+) {
+    let clusters = home.join("clusters");
+    let cut = home.join("cut.yaml");
+    std::fs::write(
+        &cut,
+        "name: cut-node-2\nsteps:\n  - settle: 5s\n  - fault: {isolate: {node: node-2, direction: inbound}}\n  - observe: 30s\n  - fault: {heal: node-2}\n  - observe: 5s\n",
+    )
+    .expect("scenario");
+    let args = [
+        "drill",
+        "--inventory",
+        inv,
+        "--profile",
+        "bare",
+        "--allow-disruption",
+        "--yes",
+        "--revert-after",
+        "45",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hadrill"))
+        .env("HADRILL_HOME", home)
+        .args(args)
+        .arg(&cut)
+        .arg("--out")
+        .arg(home.join("cut"))
+        .spawn()
+        .expect("drill");
+    let table = "nft list table inet hadrill_fault >/dev/null";
+    let mut cut_in_force = false;
+    for _ in 0..300 {
+        if exec(docker, name, "node-2", table).await == 0 {
+            cut_in_force = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(cut_in_force, "the cut was never applied");
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    let killed_at = std::time::Instant::now();
+    let (_, out, _) = run(home, &["status"]).await;
+    assert!(out.contains("owner gone: `hadrill drill`"), "{out}");
+    assert!(out.contains("faults in force: isolate on node 2"), "{out}");
+    assert_eq!(
+        exec(docker, name, "node-2", table).await,
+        0,
+        "the cut outlives hadrill"
+    );
+    let mut healed = None;
+    while killed_at.elapsed() < Duration::from_secs(90) {
+        if exec(docker, name, "node-2", table).await != 0 {
+            healed = Some(killed_at.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // The timer was armed before the cut, for 45 s: it fires at most 45 s after the kill.
+    let healed = healed.expect("the node did not heal itself within 90 s");
+    assert!(healed <= Duration::from_secs(47), "healed after {healed:?}");
+    let (code, out, _) = run(home, &["heal", "--inventory", inv, "--profile", "bare"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("heal node-2: undone"), "{out}");
+    assert!(!clusters.exists(), "heal leaves nothing");
+}
+
 /// hadrill killed (SIGKILL) in the middle of `up`: what it recorded, `down` removes.
 async fn killed_up_is_removed_by_down(docker: &Docker, home: &Path, name: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hadrill"))
@@ -192,6 +379,7 @@ async fn three_containers_provisioned_broken_measured_and_removed() {
     );
 
     drills_and_refuses(&home, &name).await;
+    as_an_existing_cluster(&docker, &home, &name).await;
     killed_up_is_removed_by_down(&docker, &home, &killed).await;
 
     let (code, out, _) = run(&home, &["down", "--lab", &name]).await;

@@ -194,3 +194,64 @@ fn a_fault_the_lab_cannot_do_is_refused_before_the_drill_naming_the_step_and_why
     assert!(!Path::new(&out).exists(), "a refused drill writes nothing");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The user's own cluster (the seed's inventory, as it is): everything beyond what a node
+/// undoes by itself, and every disruption not asked for, is refused before anything runs:
+/// exit 2, one line, nothing written and no SSH connection made (no step got that far).
+#[test]
+fn your_own_cluster_refuses_before_anything_runs() {
+    let dir = std::env::temp_dir().join(format!("hadrill-own-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let home = dir.join("home");
+    let out = dir.join("out").display().to_string();
+    let inv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../provisioner/examples/seed-inventory.yml")
+        .display()
+        .to_string();
+    let stop = scenario_file(
+        &dir,
+        "stop.yaml",
+        "name: stop-haproxy\nsteps:\n  - observe: 5s\n  - fault: {stop-service: {node: opti, service: haproxy}}\n  - observe: 5s\n",
+    );
+    let off = scenario_file(
+        &dir,
+        "off.yaml",
+        "name: off\nsteps:\n  - observe: 5s\n  - fault: {power-off: opti}\n  - observe: 5s\n",
+    );
+    let own = [
+        "drill",
+        "--inventory",
+        &inv,
+        "--profile",
+        "bare",
+        "--out",
+        &out,
+    ];
+    let cases: [(&[&str], &str); 5] = [
+        (&["--allow-disruption", "--yes", &off], "no power switch"),
+        (&[&stop], "pass --allow-disruption"),
+        (&["--yes", &stop], "--allow-disruption"),
+        (
+            &["--allow-disruption", "--yes", "--revert-after", "5", &stop],
+            "shorter than the longest scenario (10 s)",
+        ),
+        // stdin is empty: the cluster's name was not typed.
+        (&["--allow-disruption", &stop], "not confirmed"),
+    ];
+    for (extra, says) in cases {
+        let args: Vec<String> = own.iter().chain(extra).map(|x| (*x).to_owned()).collect();
+        let (code, stderr) = run(&home, &args);
+        // The seed's inventory names no storage device per host: a warning each, then the error.
+        let stderr: String = stderr
+            .lines()
+            .filter(|l| !l.starts_with("hadrill: warning: "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        check_line(&args, code, &stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!Path::new(&out).exists(), "a refused drill writes nothing");
+        assert!(!home.join("clusters").exists(), "{args:?}: nothing left");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -22,7 +22,7 @@ use provisioner::outdir::{Error as OutError, OutDir};
 #[derive(Debug, Args)]
 pub(super) struct On {
     /// Run on the deterministic simulation.
-    #[arg(long, required_unless_present = "lab", conflicts_with = "lab")]
+    #[arg(long, required_unless_present_any = ["lab", "inventory"], conflicts_with = "lab")]
     sim: bool,
     /// Run on a lab made with `hadrill up` (and provisioned).
     #[arg(long)]
@@ -30,10 +30,35 @@ pub(super) struct On {
     /// Profile the simulation models (a lab uses the one it was provisioned with).
     #[arg(long, default_value = "kubernetes")]
     profile: Profile,
-    /// The simulated cluster from this inventory, with its settings, as `plan` reads it
-    /// (default: the seed's cluster).
+    /// With --sim: the simulated cluster from this inventory, with its settings, as `plan`
+    /// reads it (default: the seed's cluster). Without: drill the cluster it lists, your own
+    /// machines, over SSH (only faults a node can undo by itself).
     #[arg(long, conflicts_with = "lab")]
     inventory: Option<PathBuf>,
+    /// Your own cluster (--inventory): let the drill disrupt it; you are asked to type the
+    /// cluster's name unless --yes.
+    #[arg(long, requires = "inventory", conflicts_with = "sim")]
+    allow_disruption: bool,
+    /// With --allow-disruption: no question asked (CI).
+    #[arg(long, requires = "allow_disruption")]
+    yes: bool,
+    /// Your own cluster (--inventory): print every command each step would run, on which
+    /// host, and run none (roles are read from the cluster).
+    #[arg(long, requires = "inventory", conflicts_with = "sim")]
+    dry_run: bool,
+    /// Your own cluster: seconds after a fault when a node undoes it by itself if hadrill
+    /// has not (it died, or lost its SSH session); at least the longest scenario (default:
+    /// that plus 120).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        requires = "inventory",
+        conflicts_with = "sim"
+    )]
+    revert_after: Option<u64>,
+    /// Your own cluster: where SSH host keys are pinned (default `$HADRILL_HOME/known_hosts`).
+    #[arg(long, requires = "inventory", conflicts_with = "sim")]
+    known_hosts: Option<PathBuf>,
     /// Kubeconfig for a kubernetes lab's API probe (default `$KUBECONFIG` or `~/.kube/config`).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
@@ -140,6 +165,11 @@ pub(super) const COMPARE_RUNS_MAX: u32 = 20;
 pub(super) const EXPLORE_RUNS_MAX: u32 = 100_000;
 
 impl On {
+    /// The user's own cluster: an inventory without --sim.
+    fn existing(&self) -> Option<&Path> {
+        self.inventory.as_deref().filter(|_| !self.sim)
+    }
+
     /// The cluster the simulation runs: the inventory's, or the seed's.
     fn sim_model(&self) -> Result<ClusterModel> {
         sim_model(self.inventory.as_deref(), self.profile)
@@ -259,6 +289,9 @@ pub(super) fn drill(a: &DrillArgs) -> Result<u8> {
         .collect();
     let scenarios: Vec<Scenario> = positions.iter().map(|&p| all[p].clone()).collect();
     let shard = a.shard.map(|s| (s, all.len(), positions));
+    if let Some(inventory) = a.on.existing() {
+        return on_existing(a, inventory, &scenarios, shard.as_ref());
+    }
     match &a.on.lab {
         None => {
             let model = a.on.sim_model()?;
@@ -284,6 +317,132 @@ pub(super) fn drill(a: &DrillArgs) -> Result<u8> {
             finish_drill(a, out, &report, shard.as_ref())
         }
     }
+}
+
+/// A drill of the user's own cluster: refused before anything runs when a step is beyond
+/// what a node can undo by itself, or disrupts without `--allow-disruption` and a confirmation.
+fn on_existing(
+    a: &DrillArgs,
+    inventory: &Path,
+    scenarios: &[Scenario],
+    shard: Option<&ShardOf>,
+) -> Result<u8> {
+    let model = super::load_inventory(inventory, a.on.profile)?;
+    let home = crate::home();
+    let dir = crate::lab::existing::dir(&home, &model.name);
+    let code = (|| {
+        let longest = scenarios
+            .iter()
+            .map(Scenario::duration)
+            .max()
+            .unwrap_or_default();
+        let mut dl = existing_lab(&a.on, inventory, model.clone(), a.seed, longest)?;
+        preflight(&dl, scenarios)?;
+        if a.on.dry_run {
+            for s in scenarios {
+                println!("scenario {}:", s.name);
+                let _ = run_drill::run(&mut dl, s, None);
+            }
+            return Ok(0);
+        }
+        confirm(&model, scenarios, a.on.allow_disruption, a.on.yes)?;
+        let out = open_out(&a.out)?;
+        let summaries = on_lab(&mut dl, scenarios, |r| r.summary());
+        let report = DrillReport::new(
+            crate::lab::existing::SUBSTRATE,
+            model.profile.as_str(),
+            a.seed,
+            summaries,
+        );
+        finish_drill(a, out, &report, shard)
+    })();
+    // Nothing is left of a drill that was refused or ended clean (the ledger of one that
+    // could not heal stays, for `heal`).
+    crate::lab::existing::forget_if_clean(&dir);
+    code
+}
+
+/// The user's cluster opened for a drill; revert timers outlast the longest scenario.
+fn existing_lab(
+    on: &On,
+    inventory: &Path,
+    model: ClusterModel,
+    seed: u64,
+    longest: std::time::Duration,
+) -> Result<crate::lab::existing::ExistingLab> {
+    let revert_after = match on.revert_after.map(std::time::Duration::from_secs) {
+        Some(r) if r < longest => bail!(
+            "--revert-after {}: shorter than the longest scenario ({} s): a node would heal \
+             itself in the middle of the drill",
+            r.as_secs(),
+            longest.as_secs_f64().ceil()
+        ),
+        Some(r) => r,
+        None => longest + crate::lab::existing::REVERT_MARGIN,
+    };
+    let known_hosts = on
+        .known_hosts
+        .clone()
+        .unwrap_or_else(|| crate::home().join("known_hosts"));
+    let kc = on.kubeconfig.clone().unwrap_or_else(default_kubeconfig);
+    crate::lab::open_existing(
+        &crate::home(),
+        model,
+        &known_hosts,
+        seed,
+        Some(&kc),
+        revert_after,
+        on.dry_run,
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", inventory.display()))
+}
+
+/// A drill with a fault step on the user's cluster goes on only with `--allow-disruption`
+/// and the cluster's name typed on stdin (or `--yes`).
+fn confirm(model: &ClusterModel, scenarios: &[Scenario], allow: bool, yes: bool) -> Result<()> {
+    let first = scenarios.iter().find_map(|s| {
+        s.steps.iter().enumerate().find_map(|(i, step)| match step {
+            scenario::Step::Fault(f) => Some(format!("scenario {} step {i} ({f})", s.name)),
+            _ => None,
+        })
+    });
+    match first {
+        Some(first) => confirm_disruption(model, &first, allow, yes),
+        None => Ok(()),
+    }
+}
+
+/// `what` goes on only with `--allow-disruption` and the cluster's name typed on stdin (or
+/// `--yes`).
+fn confirm_disruption(model: &ClusterModel, first: &str, allow: bool, yes: bool) -> Result<()> {
+    let name = &model.name;
+    if !allow {
+        bail!(
+            "{first} disrupts cluster `{name}`, your own machines: nothing was run; pass \
+             --allow-disruption to drill it (or --dry-run to see every command)"
+        );
+    }
+    if yes {
+        return Ok(());
+    }
+    // A prompt for a person; a pipe (`echo NAME | hadrill …`) is read as it is.
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!(
+            "hadrill: this drill disrupts cluster `{name}` ({} nodes); type its name to go on: ",
+            model.nodes.len()
+        );
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the confirmation")?;
+    if line.trim() != name {
+        bail!(
+            "not confirmed (the cluster's name, `{name}`, was not typed; --yes skips the \
+             question): nothing was run"
+        );
+    }
+    Ok(())
 }
 
 /// A shard, how many scenarios the whole drill has, and the places of the shard's own.
@@ -320,6 +479,18 @@ fn finish_drill(
 fn replay_line(a: &DrillArgs) -> String {
     let mut words: Vec<String> = vec!["hadrill".into(), "drill".into()];
     match &a.on.lab {
+        None if a.on.existing().is_some() => {
+            words.extend([
+                "--inventory".into(),
+                a.on.inventory
+                    .as_deref()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                "--profile".into(),
+                a.on.profile.as_str().into(),
+                "--allow-disruption".into(),
+            ]);
+        }
         None => {
             words.extend([
                 "--sim".into(),
@@ -341,6 +512,9 @@ fn replay_line(a: &DrillArgs) -> String {
 }
 
 pub(super) fn matrix(a: &MatrixArgs) -> Result<u8> {
+    if let Some(inventory) = a.on.existing() {
+        return matrix_existing(a, inventory);
+    }
     let rows = match &a.on.lab {
         None => {
             let model = a.on.sim_model()?;
@@ -357,6 +531,52 @@ pub(super) fn matrix(a: &MatrixArgs) -> Result<u8> {
         }
     };
     let (mut out, rows) = rows;
+    print!("{}", mx::markdown(&rows));
+    let written = out
+        .write("matrix.json", mx::json(&rows).as_bytes())
+        .and_then(|()| out.write("matrix.md", mx::markdown(&rows).as_bytes()));
+    finish_out(out, written, true, 0)
+}
+
+/// The matrix on the user's own cluster: its reboot rows; the power-off rows are reported
+/// not run, with the reason (no power switch).
+fn matrix_existing(a: &MatrixArgs, inventory: &Path) -> Result<u8> {
+    let model = super::load_inventory(inventory, a.on.profile)?;
+    let dir = crate::lab::existing::dir(&crate::home(), &model.name);
+    let longest = mx::FAULT_SPAN + std::time::Duration::from_secs(60);
+    let code = (|| {
+        let mut dl = existing_lab(&a.on, inventory, model.clone(), a.seed, longest)?;
+        if !a.on.dry_run {
+            confirm_disruption(
+                &model,
+                "the matrix (reboots every node in turn)",
+                a.on.allow_disruption,
+                a.on.yes,
+            )?;
+        }
+        let out = if a.on.dry_run {
+            None
+        } else {
+            Some(open_out(&a.out)?)
+        };
+        let rows = mx::run_with(&model, |s| {
+            if let Err(e) = run_drill::preflight(&dl, s) {
+                if a.on.dry_run {
+                    println!("scenario {}: not run: {e}", s.name);
+                }
+                return report::unknown(s, format!("not run: {e}"));
+            }
+            if a.on.dry_run {
+                println!("scenario {}:", s.name);
+                return run_drill::run(&mut dl, s, None);
+            }
+            on_lab(&mut dl, std::slice::from_ref(s), |r| r).remove(0)
+        });
+        Ok::<_, anyhow::Error>((out, rows))
+    })();
+    crate::lab::existing::forget_if_clean(&dir);
+    let (out, rows) = code?;
+    let Some(mut out) = out else { return Ok(0) };
     print!("{}", mx::markdown(&rows));
     let written = out
         .write("matrix.json", mx::json(&rows).as_bytes())

@@ -53,6 +53,26 @@ pub(super) struct DownArgs {
 }
 
 #[derive(Debug, Args)]
+pub(super) struct HealArgs {
+    /// A lab made with `hadrill up`.
+    #[arg(
+        long,
+        required_unless_present = "inventory",
+        conflicts_with = "inventory"
+    )]
+    lab: Option<String>,
+    /// Your own cluster, drilled with `hadrill drill --inventory`.
+    #[arg(long)]
+    inventory: Option<PathBuf>,
+    /// The profile your cluster runs (with --inventory).
+    #[arg(long, default_value = "kubernetes", requires = "inventory")]
+    profile: provisioner::model::Profile,
+    /// Where SSH host keys are pinned (with --inventory; default `$HADRILL_HOME/known_hosts`).
+    #[arg(long, requires = "inventory")]
+    known_hosts: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub(super) struct SshArgs {
     /// The lab's name.
     lab: String,
@@ -196,16 +216,53 @@ pub(super) fn ssh(a: &SshArgs) -> Result<u8> {
 }
 
 /// Undoes what a drill's fault ledger still lists (a drill killed before its cleanup).
-pub(super) fn heal(a: &DownArgs) -> Result<u8> {
-    let (model, lab) = lab_model(&a.lab, None)?;
-    let active = crate::drill::Ledger::load(&lab.faults()).map_err(anyhow::Error::msg)?;
-    if active.is_empty() {
-        println!("lab {}: no fault in force", a.lab);
-        return Ok(0);
-    }
+pub(super) fn heal(a: &HealArgs) -> Result<u8> {
+    let home = crate::home();
+    let (what, model, ledger) = match (&a.lab, &a.inventory) {
+        (Some(name), _) => {
+            let (model, lab) = lab_model(name, None)?;
+            (format!("lab {name}"), model, lab.faults())
+        }
+        (None, Some(path)) => {
+            let model = super::load_inventory(path, a.profile)?;
+            let dir = crate::lab::existing::dir(&home, &model.name);
+            (format!("cluster {}", model.name), model, dir.faults())
+        }
+        (None, None) => bail!("--lab or --inventory is required"),
+    };
+    let active = crate::drill::Ledger::load(&ledger).map_err(anyhow::Error::msg)?;
     let names: Vec<String> = model.nodes.iter().map(|n| n.name.clone()).collect();
-    let mut dl =
-        crate::lab::open(&crate::home(), &a.lab, model, 1, None).map_err(anyhow::Error::msg)?;
+    let mut dl: Box<dyn crate::lab::Lab> = match (&a.lab, &a.inventory) {
+        (Some(name), _) => {
+            if active.is_empty() {
+                println!("{what}: no fault in force");
+                return Ok(0);
+            }
+            crate::lab::open(&home, name, model, 1, None).map_err(anyhow::Error::msg)?
+        }
+        _ => {
+            let known_hosts = a
+                .known_hosts
+                .clone()
+                .unwrap_or_else(|| home.join("known_hosts"));
+            let mut lab = crate::lab::open_existing(
+                &home,
+                model,
+                &known_hosts,
+                1,
+                None,
+                crate::lab::existing::REVERT_MARGIN,
+                false,
+            )
+            .map_err(anyhow::Error::msg)?;
+            // A drill killed mid-way left revert timers armed: their faults are undone here.
+            lab.disarm_all();
+            Box::new(lab)
+        }
+    };
+    if active.is_empty() {
+        println!("{what}: no fault in force");
+    }
     for f in active.iter().rev() {
         let Some(undo) = crate::drill::inverse(&f.kind) else {
             continue;
@@ -214,7 +271,18 @@ pub(super) fn heal(a: &DownArgs) -> Result<u8> {
         dl.inject(&undo, node)?;
         println!("{} {}: undone", undo.key(), names[node.index()]);
     }
-    std::fs::remove_file(lab.faults()).with_context(|| format!("{}", lab.faults().display()))?;
+    if ledger.exists() {
+        std::fs::remove_file(&ledger).with_context(|| format!("{}", ledger.display()))?;
+    }
+    drop(dl);
+    if let (None, Some(_)) = (&a.lab, &a.inventory) {
+        if let Some(dir) = ledger.parent() {
+            crate::lab::existing::forget_if_clean(&crate::lab::state::LabDir {
+                name: String::new(),
+                dir: dir.to_path_buf(),
+            });
+        }
+    }
     Ok(0)
 }
 

@@ -47,8 +47,8 @@ enum Cmd {
     Status,
     /// A shell (or a command) on a lab's node.
     Ssh(lab::SshArgs),
-    /// Undo the faults a crashed drill left in force on a lab.
-    Heal(lab::DownArgs),
+    /// Undo the faults a crashed drill left in force on a lab or on your own cluster.
+    Heal(lab::HealArgs),
     /// Print a lab's cluster as an Ansible inventory (YAML), which hadrill reads back as is.
     Inventory(lab::DownArgs),
     /// Node images for the labs.

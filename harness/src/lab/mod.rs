@@ -15,6 +15,7 @@ use provisioner::model::ClusterModel;
 pub use hadrill_core::lab::{sim, Error, Lab, Substrate};
 
 pub mod containers;
+pub mod existing;
 pub mod libvirt;
 pub mod nodes;
 pub mod state;
@@ -55,6 +56,28 @@ pub fn open(
             "lab `{name}`: its state names substrate `{other}`, which this hadrill cannot open"
         )),
     }
+}
+
+/// Opens a cluster hadrill did not make, read from its inventory: the user's own machines,
+/// drilled over SSH (see [`existing`]).
+pub fn open_existing(
+    home: &Path,
+    model: ClusterModel,
+    known_hosts: &Path,
+    seed: u64,
+    kubeconfig: Option<&Path>,
+    revert_after: std::time::Duration,
+    dry: bool,
+) -> Result<existing::ExistingLab, String> {
+    existing::ExistingLab::open(
+        home,
+        model,
+        known_hosts,
+        seed,
+        kubeconfig,
+        revert_after,
+        dry,
+    )
 }
 
 /// Removes lab `name`: every resource its state records, newest first, then its folder.
@@ -137,17 +160,16 @@ fn remove_nft_table(family: &str, name: &str) -> Result<(), String> {
 
 /// Who works on a lab and what faults a drill left in force, for `status`: a command that
 /// was killed is named, with what undoes its work.
-fn activity(lab: &LabDir, nodes: &[String]) -> String {
+fn activity(lab: &LabDir, nodes: &[String], heal: &str, down: &str) -> String {
     let mut out = String::new();
     match lab.owner() {
         Some((o, true)) => out += &format!("  busy: `{}` (pid {})\n", o.command, o.pid),
         Some((o, false)) => {
             out += &format!(
-                "  owner gone: `{cmd}` (pid {pid}) ended without finishing; `hadrill heal --lab \
-                 {lab}` undoes a drill's faults, `hadrill down --lab {lab}` removes the lab\n",
+                "  owner gone: `{cmd}` (pid {pid}) ended without finishing; `{heal}` undoes a \
+                 drill's faults{down}\n",
                 cmd = o.command,
                 pid = o.pid,
-                lab = lab.name
             );
         }
         None => {}
@@ -156,9 +178,9 @@ fn activity(lab: &LabDir, nodes: &[String]) -> String {
     if !faults.is_empty() {
         let list: Vec<String> = faults
             .iter()
-            .map(|f| {
-                let node = nodes.get(f.node.index()).map_or("?", String::as_str);
-                format!("{} {node}", f.kind.key())
+            .map(|f| match nodes.get(f.node.index()) {
+                Some(node) => format!("{} {node}", f.kind.key()),
+                None => format!("{} on node {}", f.kind.key(), f.node.index() + 1),
             })
             .collect();
         out += &format!("  faults in force: {}\n", list.join(", "));
@@ -202,7 +224,30 @@ pub fn status(home: &Path) -> Result<String, String> {
         for (i, (n, st)) in state.nodes.iter().zip(states).enumerate() {
             out += &format!("  {n} {} {st}\n", libvirt::node_address(s, i));
         }
-        out += &activity(&lab, &state.nodes);
+        out += &activity(
+            &lab,
+            &state.nodes,
+            &format!("hadrill heal --lab {}", lab.name),
+            &format!(", `hadrill down --lab {}` removes the lab", lab.name),
+        );
+    }
+    // Clusters of the user's own drilled with `drill --inventory`: shown while a drill runs,
+    // or when one was killed (its folder goes when a drill ends clean).
+    let clusters = home.join("clusters");
+    let mut names: Vec<String> = std::fs::read_dir(&clusters)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| check_name(n).is_ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    for name in names {
+        let dir = existing::dir(home, &name);
+        let what = activity(&dir, &[], "hadrill heal --inventory FILE", "");
+        if !what.is_empty() {
+            out += &format!("cluster {name} (your own, drilled with --inventory):\n{what}");
+        }
     }
     Ok(out)
 }

@@ -25,6 +25,8 @@ pub enum Substrate {
     Libvirt,
     /// Containers (dockerd).
     Containers,
+    /// A cluster hadrill did not make, read from its inventory.
+    Existing,
 }
 
 impl Substrate {
@@ -34,6 +36,7 @@ impl Substrate {
             Substrate::Sim => "sim",
             Substrate::Libvirt => "libvirt",
             Substrate::Containers => "containers",
+            Substrate::Existing => "existing",
         }
     }
 }
