@@ -835,4 +835,75 @@ mod tests {
         check_err(&no_key, true, "no --certificate-key");
         check_err(&control_plane_line(), false, "joins as a worker");
     }
+
+    /// The render mutation run's survivors: the flags an error may name, each repeated or
+    /// missing value, the token's alphabet, the endpoint's parts and the word cap's edge.
+    #[test]
+    fn every_flag_is_named_and_every_part_is_checked() {
+        let hash = hash();
+        let base = format!("{EP} --token {TOKEN} {hash}");
+        check_err(
+            &format!("{EP} --token {TOKEN} --discovery-token-ca-cert-hash"),
+            false,
+            "--discovery-token-ca-cert-hash has no value",
+        );
+        check_err(
+            &format!("{base} --control-plane --certificate-key"),
+            true,
+            "--certificate-key has no value",
+        );
+        check_err(
+            &format!("{base} --control-plane --certificate-key {KEY} --certificate-key {KEY}"),
+            true,
+            "--certificate-key given twice",
+        );
+        check_err(
+            &format!("{base} --control-plane --control-plane --certificate-key {KEY}"),
+            true,
+            "--control-plane given twice",
+        );
+        // kubeadm's tokens are lower-case letters and digits: [a-z0-9]{6}.[a-z0-9]{16}.
+        check_err(
+            &format!("{EP} --token ABCDEF.0123456789ABCDEF {hash}"),
+            false,
+            "--token is not",
+        );
+        for endpoint in [":6445", "a_b:6445", "host:0", "host:x", "host"] {
+            check_err(
+                &format!("kubeadm join {endpoint} --token {TOKEN} {hash}"),
+                false,
+                "not host:port",
+            );
+        }
+        for endpoint in ["h:1", "[fd00::1]:6443", "kube-cluster.lan:6443"] {
+            let line = format!("kubeadm join {endpoint} --token {TOKEN} {hash}");
+            assert!(join(&line, false).is_ok(), "{endpoint}");
+        }
+        // JOIN_WORDS_MAX words are read; one more is refused: 4 words and 14 hashes of 2.
+        let mut at_cap = format!("{EP} --token={TOKEN}");
+        for _ in 0..14 {
+            at_cap += &format!(" {hash}");
+        }
+        assert_eq!(at_cap.split_whitespace().count(), JOIN_WORDS_MAX);
+        assert!(join(&at_cap, false).is_ok());
+        let over = format!("{at_cap} --discovery-token-ca-cert-hash=sha256:{HASH_HEX}");
+        check_err(&over, false, "more than 32 words");
+    }
+
+    #[test]
+    fn debug_shows_where_a_node_joins_and_no_secret() {
+        let j = join(&control_plane_line(), true).expect("valid line");
+        let d = format!("{:?}", j.discovery.bootstrap_token);
+        assert!(
+            d.contains("10.77.0.100:6445") && d.contains("<redacted>"),
+            "{d}"
+        );
+        assert!(!d.contains(TOKEN) && !d.contains(HASH_HEX), "{d}");
+        let cp = format!("{:?}", j.control_plane.expect("control plane"));
+        assert!(
+            cp.contains("10.77.0.12") && cp.contains("<redacted>"),
+            "{cp}"
+        );
+        assert!(!cp.contains(KEY), "{cp}");
+    }
 }
