@@ -418,6 +418,7 @@ mod tests {
             error: None,
             not_judged: None,
             probe: crate::scenario::Scenario::default_probes(),
+            post_checks: Vec::new(),
         }
     }
 

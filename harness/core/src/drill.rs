@@ -183,6 +183,7 @@ pub fn run(
         error: result.err().map(|e| e.to_string()),
         not_judged,
         probe: scenario.probe.clone(),
+        post_checks: Vec::new(),
     }
 }
 

@@ -36,6 +36,21 @@ pub struct ScenarioReport {
     pub not_judged: Option<String>,
     /// How the client probed (the scenario's `probe:`).
     pub probe: Probes,
+    /// What a real lab checked on its nodes after the drill's undos (empty: the simulation).
+    pub post_checks: Vec<PostCheck>,
+}
+
+/// One post-condition a real lab checked after a drill: that its faults left nothing behind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostCheck {
+    /// The node (or `cluster` for a check across the nodes).
+    pub node: String,
+    /// What was checked (`no netem qdisc`).
+    pub check: String,
+    /// Whether it held.
+    pub ok: bool,
+    /// What was found when it did not.
+    pub detail: String,
 }
 
 /// What the reports show of one scenario, without its samples: a drill of many scenarios
@@ -64,6 +79,9 @@ pub struct Summary {
     pub end: Duration,
     /// Per service: its longest gaps, latency percentiles and timeline.
     pub lanes: BTreeMap<Service, Lane>,
+    /// What a real lab checked after the drill's undos.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_checks: Vec<PostCheck>,
 }
 
 /// What the reports show of one service's probes.
@@ -140,6 +158,7 @@ impl ScenarioReport {
             marks: self.record.marks.clone(),
             end: self.record.end,
             lanes,
+            post_checks: self.post_checks.clone(),
         }
     }
 }
@@ -290,6 +309,7 @@ pub fn unknown(s: &crate::scenario::Scenario, why: String) -> ScenarioReport {
         error: Some(why),
         not_judged: None,
         probe: s.probe.clone(),
+        post_checks: Vec::new(),
     }
 }
 
@@ -359,7 +379,12 @@ fn scenario_json(s: &Summary) -> serde_json::Value {
         .map(|m| json!({ "at_s": round3(m.at.as_secs_f64()), "kind": m.kind, "label": m.label }))
         .collect();
     let probe = json!({ "interval_ms": s.probe.interval.as_millis(), "timeout_ms": s.probe.timeout.as_millis() });
-    json!({ "name": s.name, "outcome": s.outcome, "error": s.error, "not_judged": s.not_judged, "probe": probe, "marks": marks, "services": services })
+    let mut v = json!({ "name": s.name, "outcome": s.outcome, "error": s.error, "not_judged": s.not_judged, "probe": probe, "marks": marks, "services": services });
+    // Real labs only: the simulation's reports stay as they were.
+    if !s.post_checks.is_empty() {
+        v["post_checks"] = json!(s.post_checks);
+    }
+    v
 }
 
 /// `junit.xml`: one testcase per scenario × service.
@@ -397,6 +422,19 @@ pub fn junit(r: &DrillReport) -> String {
             let mut case = TestCase::new(format!("{}.{}", s.name, svc), status);
             case.set_classname(format!("hadrill.{}", r.substrate));
             case.set_time(s.end);
+            suite.add_test_case(case);
+        }
+        if !s.post_checks.is_empty() {
+            let failed = failed_post_checks(s);
+            let status = if failed.is_empty() {
+                TestCaseStatus::success()
+            } else {
+                let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                st.set_message(format!("left after the drill: {}", failed.join("; ")));
+                st
+            };
+            let mut case = TestCase::new(format!("{}.post-conditions", s.name), status);
+            case.set_classname(format!("hadrill.{}", r.substrate));
             suite.add_test_case(case);
         }
     }
@@ -445,10 +483,34 @@ pub fn terminal(r: &DrillReport) -> String {
             );
         }
     }
+    for s in r.scenarios.iter().filter(|s| !s.post_checks.is_empty()) {
+        let failed = failed_post_checks(s);
+        let n = s.post_checks.len();
+        if failed.is_empty() {
+            let _ = writeln!(out, "{}: after the drill, {n} post-conditions held", s.name);
+        } else {
+            let _ = writeln!(
+                out,
+                "{}: left after the drill ({} of {n} post-conditions): {}",
+                s.name,
+                failed.len(),
+                provisioner::text::one_line(&failed.join("; "))
+            );
+        }
+    }
     if !r.complete {
         out += "incomplete: the drill stopped before every scenario finished\n";
     }
     out
+}
+
+/// The post-conditions that did not hold, as `node-2: no netem qdisc: netem on eth0`.
+fn failed_post_checks(s: &Summary) -> Vec<String> {
+    s.post_checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{}: {}: {}", c.node, c.check, c.detail))
+        .collect()
 }
 
 fn esc(s: &str) -> String {
@@ -542,6 +604,24 @@ pub fn html(r: &DrillReport) -> String {
         if let Some(e) = &s.error {
             let _ = write!(o, "<p class=\"unknown\">could not finish: {}</p>", esc(e));
         }
+        if !s.post_checks.is_empty() {
+            o += "<table><tr><th>node</th><th>after the drill</th><th>held</th><th>found</th></tr>";
+            for c in &s.post_checks {
+                let (class, word) = if c.ok {
+                    ("passed", "yes")
+                } else {
+                    ("failed", "no")
+                };
+                let _ = write!(
+                    o,
+                    "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{word}</td><td>{}</td></tr>",
+                    esc(&c.node),
+                    esc(&c.check),
+                    esc(&c.detail)
+                );
+            }
+            o += "</table>";
+        }
     }
     o + "</body></html>\n"
 }
@@ -605,6 +685,7 @@ mod tests {
             error: None,
             not_judged: None,
             probe: crate::scenario::Scenario::default_probes(),
+            post_checks: Vec::new(),
         };
         DrillReport::new("sim", "bare", 7, vec![s.summary()])
     }
@@ -621,6 +702,49 @@ mod tests {
         assert_eq!(api["availability"], 0.8);
         assert_eq!(api["outcome"], "failed");
         assert_eq!(api["verdict"], "degraded");
+    }
+
+    #[test]
+    fn post_conditions_show_in_every_report_only_when_a_lab_checked_them() {
+        let plain = report();
+        let v: serde_json::Value = serde_json::from_str(&json(&plain)).unwrap();
+        assert!(
+            v["scenarios"][0].get("post_checks").is_none(),
+            "the simulation's reports stay as they were"
+        );
+        assert!(!junit(&plain).contains("post-conditions"));
+        let mut r = report();
+        r.scenarios[0].post_checks = vec![
+            PostCheck {
+                node: "node-1".into(),
+                check: "no netem qdisc".into(),
+                ok: true,
+                detail: String::new(),
+            },
+            PostCheck {
+                node: "node-2".into(),
+                check: "every service unit active".into(),
+                ok: false,
+                detail: "etcd.service inactive/dead".into(),
+            },
+        ];
+        let v: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
+        let checks = &v["scenarios"][0]["post_checks"];
+        assert_eq!(checks.as_array().map(Vec::len), Some(2), "{checks}");
+        assert_eq!(checks[1]["ok"], false);
+        assert_eq!(checks[1]["detail"], "etcd.service inactive/dead");
+        let t = terminal(&r);
+        assert!(t.contains("t: left after the drill (1 of 2 post-conditions): node-2: every service unit active: etcd.service inactive/dead"), "{t}");
+        let j = junit(&r);
+        assert!(j.contains("t.post-conditions"), "{j}");
+        assert!(j.contains("left after the drill: node-2"), "{j}");
+        let h = html(&r);
+        assert!(
+            h.contains("<td>every service unit active</td><td class=\"failed\">no</td>"),
+            "{h}"
+        );
+        r.scenarios[0].post_checks[1].ok = true;
+        assert!(terminal(&r).contains("t: after the drill, 2 post-conditions held"));
     }
 
     #[test]

@@ -234,7 +234,15 @@ fn on_lab<T>(
         let report = match dl.wait_healthy() {
             Ok(()) => {
                 let ledger = dl.ledger_file();
-                run_drill::run(dl, s, Some(&ledger))
+                let mut report = run_drill::run(dl, s, Some(&ledger));
+                if !is_interrupted(report.error.as_deref()) {
+                    // A drill that left something behind did not pass, whatever it measured.
+                    report.post_checks = dl.verify_healed();
+                    if report.post_checks.iter().any(|c| !c.ok) {
+                        report.outcome = report.outcome.max(Outcome::Failed);
+                    }
+                }
+                report
             }
             Err(why) => report::unknown(
                 s,

@@ -312,6 +312,14 @@ impl crate::lab::RealLab for ExistingLab {
     fn ledger_file(&self) -> std::path::PathBuf {
         self.nodes.lab.faults()
     }
+
+    fn verify_healed(&mut self) -> Vec<crate::report::PostCheck> {
+        if self.dry.is_some() {
+            println!("  check every node for what a fault could leave");
+            return Vec::new();
+        }
+        self.nodes.verify_healed()
+    }
 }
 
 impl Lab for ExistingLab {

@@ -30,6 +30,10 @@ pub trait RealLab: Lab {
     fn wait_healthy(&mut self) -> Result<(), String>;
     /// The ledger of the faults in force, which `heal` reads after a drill that was killed.
     fn ledger_file(&self) -> PathBuf;
+    /// After a drill's undos: each node checked for what a fault could leave (qdiscs, nft
+    /// tables, stopped units, restart drop-ins, the move-vip track file, revert timers) and the
+    /// VIP on exactly one node, waiting (bounded) for what settles by itself.
+    fn verify_healed(&mut self) -> Vec<crate::report::PostCheck>;
 }
 
 /// Opens lab `name` (made by `up`, in `home`) for a drill of `model`, by the substrate its

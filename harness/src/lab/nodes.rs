@@ -23,6 +23,7 @@ use crate::lab::state::{Claim, LabDir};
 use crate::lab::Error;
 use crate::probe::Probes;
 use crate::record::Record;
+use crate::report::PostCheck;
 use crate::scenario::{Daemon, FaultKind, Signal, Target};
 
 /// Longest a command on a node may take during a drill.
@@ -30,6 +31,10 @@ const SSH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest a drill waits for the cluster to be healthy before it starts (a node that was
 /// powered off by the last drill boots and rejoins; Ceph re-peers).
 pub const HEALTHY_WAIT_MAX: Duration = Duration::from_secs(420);
+
+/// Longest a lab waits after a drill for its nodes to show nothing left of its faults (a
+/// node powered on again boots; keepalived settles on one VIP holder).
+pub const POST_WAIT_MAX: Duration = Duration::from_secs(120);
 
 /// The command this process runs (`drill`, `matrix`, …), for a lab's claim.
 fn command_words() -> String {
@@ -39,6 +44,50 @@ fn command_words() -> String {
 /// A lab error from anything printable.
 pub fn lab_err(e: impl std::fmt::Display) -> Error {
     Error::Lab(e.to_string())
+}
+
+/// The checks one node's answer to [`Nodes::leftovers`]'s script makes (lines `key value`).
+fn post_checks_of(node: &str, out: &str) -> Vec<PostCheck> {
+    let value = |key: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
+            .map_or("", str::trim)
+    };
+    let zero = |key: &str, check: &str, found: &dyn Fn(&str) -> String| {
+        let v = value(key);
+        let ok = v == "0" || v.is_empty() && key == "track";
+        PostCheck {
+            node: node.to_owned(),
+            check: check.to_owned(),
+            ok,
+            detail: if ok { String::new() } else { found(v) },
+        }
+    };
+    let stopped: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("unit "))
+        .collect();
+    vec![
+        zero("qdisc", "no netem qdisc", &|n| {
+            format!("{n} netem qdisc(s)")
+        }),
+        zero("nft", "no nftables table of a fault", &|n| {
+            format!("{n} hadrill_fault table(s)")
+        }),
+        zero("dropin", "no restart drop-in of a fault", &|n| {
+            format!("{n} hadrill-fault.conf drop-in(s)")
+        }),
+        zero("track", "move-vip track file at 0", &|v| {
+            format!("it holds {v}")
+        }),
+        zero("timers", "no revert timer armed", &|n| format!("{n} armed")),
+        PostCheck {
+            node: node.to_owned(),
+            check: "every service unit active".into(),
+            ok: stopped.is_empty(),
+            detail: stopped.join(", "),
+        },
+    ]
 }
 
 /// A shell command for one host of the cluster.
@@ -483,6 +532,77 @@ impl Nodes {
         }
     }
 
+    /// What each node shows of a drill's faults once they are undone, and the VIP held by
+    /// exactly one node: every check, whether it held and what was found.
+    pub fn leftovers(&self) -> Vec<PostCheck> {
+        let units = match self.model.profile {
+            Profile::Bare => {
+                "keepalived.service haproxy.service etcd.service nginx.service 'ceph-mon@*' 'ceph-osd@*'"
+            }
+            Profile::Kubernetes => "keepalived.service haproxy.service kubelet.service",
+        };
+        let script = format!(
+            "i={i}; echo \"qdisc $(tc qdisc show dev $i 2>/dev/null | grep -c netem)\"; \
+             echo \"nft $(nft list tables 2>/dev/null | grep -c hadrill_fault)\"; \
+             echo \"dropin $(ls /run/systemd/system/*/hadrill-fault.conf 2>/dev/null | wc -l)\"; \
+             echo \"track $(cat {track} 2>/dev/null || echo 0)\"; \
+             echo \"timers $(systemctl list-units --plain --no-legend --state=active 'hadrill-revert-*.timer' 2>/dev/null | grep -c .)\"; \
+             echo \"vip $(ip -4 -o addr show dev $i 2>/dev/null | grep -c ' {vip}/')\"; \
+             systemctl list-units --all --plain --no-legend {units} 2>/dev/null | awk '$3 != \"active\" {{print \"unit \" $1 \" \" $3 \"/\" $4}}'",
+            i = quote(&self.model.vip_interface),
+            track = provisioner::render::front::VIP_TRACK_FILE,
+            vip = self.model.vip,
+        );
+        let mut checks = Vec::new();
+        let mut holders = Vec::new();
+        for id in self.model.node_ids() {
+            let node = self.node(id).to_owned();
+            match self.ssh(id, &script) {
+                Ok(out) => {
+                    let found = post_checks_of(&node, &out);
+                    let vip = out.lines().find_map(|l| l.strip_prefix("vip "));
+                    if vip.is_some_and(|n| n.trim() != "0") {
+                        holders.push(node.clone());
+                    }
+                    checks.extend(found);
+                }
+                Err(e) => checks.push(PostCheck {
+                    node,
+                    check: "reachable over SSH".into(),
+                    ok: false,
+                    detail: e.to_string(),
+                }),
+            }
+        }
+        checks.push(PostCheck {
+            node: "cluster".into(),
+            check: "one VIP holder".into(),
+            ok: holders.len() == 1,
+            detail: if holders.is_empty() {
+                "nobody holds the VIP".into()
+            } else {
+                format!("held by {}", holders.join(", "))
+            },
+        });
+        checks
+    }
+
+    /// [`Nodes::leftovers`] until every check holds, for at most [`POST_WAIT_MAX`] (or until
+    /// Ctrl-C): the last round's checks.
+    pub fn verify_healed(&self) -> Vec<PostCheck> {
+        let start = crate::wall::now();
+        loop {
+            let checks = self.leftovers();
+            if checks.iter().all(|c| c.ok)
+                || start.elapsed() >= POST_WAIT_MAX
+                || self.interrupted.load(Ordering::SeqCst)
+            {
+                return checks;
+            }
+            std::thread::sleep(Duration::from_secs(3));
+        }
+    }
+
     /// The drill's clock: from its first probe.
     pub fn now(&self) -> Duration {
         self.start.elapsed()
@@ -595,7 +715,50 @@ macro_rules! real_lab_of_nodes {
             fn ledger_file(&self) -> std::path::PathBuf {
                 self.nodes.lab.faults()
             }
+
+            fn verify_healed(&mut self) -> Vec<crate::report::PostCheck> {
+                self.nodes.verify_healed()
+            }
         }
     };
 }
 pub(crate) use real_lab_of_nodes;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nodes_answer_makes_one_check_per_leftover_kind() {
+        let clean = "qdisc 0\nnft 0\ndropin 0\ntrack 0\ntimers 0\nvip 1\n";
+        let checks = post_checks_of("node-1", clean);
+        assert_eq!(checks.len(), 6);
+        assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+        // An empty track file (never written) is as good as 0.
+        let empty_track = "qdisc 0\nnft 0\ndropin 0\ntrack \ntimers 0\nvip 0\n";
+        assert!(post_checks_of("node-1", empty_track).iter().all(|c| c.ok));
+        let dirty = "qdisc 1\nnft 2\ndropin 1\ntrack 50\ntimers 1\nvip 0\nunit etcd.service inactive/dead\nunit ceph-osd@0.service failed/failed\n";
+        let checks = post_checks_of("node-2", dirty);
+        assert!(checks.iter().all(|c| !c.ok), "{checks:?}");
+        let detail = |check: &str| {
+            checks
+                .iter()
+                .find(|c| c.check == check)
+                .map(|c| c.detail.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(detail("no netem qdisc"), "1 netem qdisc(s)");
+        assert_eq!(detail("move-vip track file at 0"), "it holds 50");
+        assert_eq!(
+            detail("every service unit active"),
+            "etcd.service inactive/dead, ceph-osd@0.service failed/failed"
+        );
+        // No answer at all (a script that printed nothing) holds nothing.
+        assert!(post_checks_of("node-3", "")
+            .iter()
+            .filter(
+                |c| c.check != "move-vip track file at 0" && c.check != "every service unit active"
+            )
+            .all(|c| !c.ok));
+    }
+}
