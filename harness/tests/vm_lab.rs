@@ -135,7 +135,9 @@ fn three_vms_provisioned_broken_measured_and_removed() {
 
     measured_gaps(&home, &name);
     interrupted_drill_heals(&home, &name);
+    interrupted_netem_heals(&home, &name);
     killed_drill_is_healed_by_heal(&home, &name);
+    killed_up_beside_a_lab_is_removed_by_down(&home, &name, &format!("{name}k"));
 
     drop(lab);
     nothing_left(&home, &name);
@@ -331,10 +333,16 @@ fn planned_move_gap(lab: &serde_json::Value, m: &ClusterModel) {
 /// Starts a drill that partitions node-3 and then waits; returns once the partition is in
 /// force (the ledger names it and a few seconds passed).
 fn partition_drill(home: &Path, name: &str, out: &str) -> std::process::Child {
-    let file = home.join("partition-then-wait.yaml");
+    fault_drill(home, name, out, "{isolate: node-3}", "isolate")
+}
+
+/// Starts a drill that makes `fault` on node-3 and then waits; returns once the ledger names
+/// `kind` and a few seconds passed.
+fn fault_drill(home: &Path, name: &str, out: &str, fault: &str, kind: &str) -> std::process::Child {
+    let file = home.join(format!("{kind}-then-wait.yaml"));
     std::fs::write(
         &file,
-        "steps:\n  - settle: 5s\n  - fault: {isolate: node-3}\n  - observe: 300s\n  - fault: {heal: node-3}\n",
+        format!("steps:\n  - settle: 5s\n  - fault: {fault}\n  - observe: 300s\n  - fault: {{heal: node-3}}\n"),
     )
     .expect("scenario");
     let child = Command::new(env!("CARGO_BIN_EXE_hadrill"))
@@ -346,7 +354,7 @@ fn partition_drill(home: &Path, name: &str, out: &str) -> std::process::Child {
         .expect("drill");
     let ledger = home.join("labs").join(name).join("faults.json");
     let start = Instant::now();
-    while !std::fs::read_to_string(&ledger).is_ok_and(|t| t.contains("isolate")) {
+    while !std::fs::read_to_string(&ledger).is_ok_and(|t| t.contains(kind)) {
         assert!(
             start.elapsed() < Duration::from_secs(600),
             "the fault never came"
@@ -355,6 +363,71 @@ fn partition_drill(home: &Path, name: &str, out: &str) -> std::process::Child {
     }
     std::thread::sleep(Duration::from_secs(3));
     child
+}
+
+/// Ctrl-C while netem is in force inside node-3: the qdisc is gone when the drill exits 130.
+fn interrupted_netem_heals(home: &Path, name: &str) {
+    let netem = "tc qdisc show | grep -c netem || true";
+    let mut child = fault_drill(
+        home,
+        name,
+        "netem",
+        "{netem: {node: node-3, delay: 100ms, loss: 0}}",
+        "netem",
+    );
+    let (_, out, _) = hadrill(home, &["ssh", name, "node-3", "--", netem]);
+    assert_eq!(out.trim(), "1", "netem in force");
+    let pid = child.id().to_string();
+    Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    assert_eq!(child.wait().expect("wait").code(), Some(130));
+    let (_, out, _) = hadrill(home, &["ssh", name, "node-3", "--", netem]);
+    assert_eq!(out.trim(), "0", "the qdisc is gone");
+}
+
+/// A second lab made beside the first and hadrill killed (SIGKILL) in the middle of its
+/// `up`: the first lab is untouched, `status` names the killed command, and `down` removes
+/// everything the second one recorded.
+fn killed_up_beside_a_lab_is_removed_by_down(home: &Path, first: &str, second: &str) {
+    /// The second lab removed however this ends (the first has its own guard).
+    struct Down<'a>(&'a Path, &'a str);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = hadrill(self.0, &["down", "--lab", self.1]);
+        }
+    }
+    let _down = Down(home, second);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hadrill"))
+        .env("HADRILL_HOME", home)
+        .args(["up", "--lab", second])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("up");
+    let lab_json = home.join("labs").join(second).join("lab.json");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&lab_json).is_ok_and(|t| t.contains("\"kind\": \"domain\"")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(900),
+            "no domain was ever recorded"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    let (_, out, _) = hadrill(home, &["status"]);
+    assert!(
+        out.contains(&format!("owner gone: `hadrill up` (pid {})", child.id())),
+        "{out}"
+    );
+    let (code, out, _) = hadrill(home, &["down", "--lab", second]);
+    assert_eq!(code, 0, "down after kill -9: {out}");
+    nothing_left(home, second);
+    let (code, out, _) = hadrill(home, &["validate", "--lab", first]);
+    assert_eq!(code, 0, "the first lab is untouched: {out}");
 }
 
 /// Whether node-3's tap is in the lab's partition set.
