@@ -297,24 +297,6 @@ fn disks(rootfs: &Path, out: &Path) -> Result<(), Error> {
     std::fs::remove_file(&raw).map_err(|e| err("root.raw", e))
 }
 
-/// The image's tree as a Docker image (`docker import`), unless Docker has it already.
-pub fn docker_import(img: &Image) -> Result<String, Error> {
-    let tag = img.docker_tag();
-    let have = Command::new("docker")
-        .args(["image", "inspect", &tag])
-        .output()
-        .map_err(|e| err("docker", e))?;
-    if have.status.success() {
-        return Ok(tag);
-    }
-    let script = format!(
-        "tar -C {} -c . | docker import -c 'CMD [\"/sbin/init\"]' - {tag}",
-        provisioner::plan::quote(&img.rootfs().display().to_string())
-    );
-    run("docker import", Command::new("sh").args(["-c", &script]))?;
-    Ok(tag)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -176,7 +176,10 @@ async fn image() -> String {
         "{}",
         String::from_utf8_lossy(&verify.stderr)
     );
-    harness::image::docker_import(&img).expect("docker import")
+    let docker = harness::lab::containers::connect().expect("dockerd");
+    harness::lab::containers::import(&docker, &img)
+        .await
+        .expect("docker import")
 }
 
 /// Three nodes up with sshd answering; the third reached as a user with sudo, not as root

@@ -129,6 +129,66 @@ fn octets(cidr: &str) -> Option<[u8; 3]> {
     Some([o[0], o[1], o[2]])
 }
 
+/// The node image's tree as a Docker image, unless dockerd has it already: dockerd's import
+/// (`POST /images/create?fromSrc=-`, what `docker import` calls), fed the tree as `tar`
+/// writes it, chunk by chunk (the tree is about a gigabyte). Its tag names the recipe's hash.
+pub async fn import(docker: &Docker, img: &image::Image) -> Result<String, String> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncReadExt;
+    let tag = img.docker_tag();
+    if docker.inspect_image(&tag).await.is_ok() {
+        return Ok(tag);
+    }
+    let (repo, version) = tag.split_once(':').ok_or("image tag without a version")?;
+    let mut tar = tokio::process::Command::new("tar")
+        .arg("-C")
+        .arg(img.rootfs())
+        .args(["-c", "."])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("tar: {e}"))?;
+    let out = tar.stdout.take().ok_or("tar: no output")?;
+    let body = futures_util::stream::unfold(Some(out), |out| async move {
+        let mut out = out?;
+        let mut buf = vec![0u8; 1 << 20];
+        match out.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(bytes::Bytes::from(buf)), Some(out)))
+            }
+            // The error ends the body, and with it the import.
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    let options = bollard::query_parameters::CreateImageOptions {
+        from_src: Some("-".into()),
+        repo: Some(repo.into()),
+        tag: Some(version.into()),
+        changes: vec!["CMD [\"/sbin/init\"]".into()],
+        ..Default::default()
+    };
+    let mut progress =
+        docker.create_image(Some(options), Some(bollard::body_try_stream(body)), None);
+    while let Some(step) = progress.next().await {
+        step.map_err(|e| format!("importing the node image into dockerd: {e}"))?;
+    }
+    let status = tar.wait().await.map_err(|e| format!("tar: {e}"))?;
+    if !status.success() {
+        // Half a tree may have been imported: it must not be taken for the image.
+        let _ = docker
+            .remove_image(
+                &tag,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await;
+        return Err(format!("tar of {}: {status}", img.rootfs().display()));
+    }
+    Ok(tag)
+}
+
 /// Makes a lab. On a failure after something was made, removes what was made.
 pub fn up(opts: &UpOptions, home: &Path, say: &dyn Fn(&str)) -> Result<State, String> {
     check(opts)?;
@@ -137,9 +197,9 @@ pub fn up(opts: &UpOptions, home: &Path, say: &dyn Fn(&str)) -> Result<State, St
     say("image");
     let img = image::build(&image::cache_dir(), say).map_err(|e| e.to_string())?;
     say("image: into dockerd");
-    let tag = image::docker_import(&img).map_err(|e| e.to_string())?;
     let rt = runtime()?;
     let docker = connect()?;
+    let tag = rt.block_on(import(&docker, &img))?;
     let subnet = choose_subnet(&opts.name, 78, &rt.block_on(used_subnets(&docker))?)?;
     let nodes: Vec<String> = (1..=opts.nodes).map(|i| format!("node-{i}")).collect();
     let mut state = State {
