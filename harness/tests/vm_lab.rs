@@ -372,7 +372,7 @@ fn interrupted_netem_heals(home: &Path, name: &str) {
         home,
         name,
         "netem",
-        "{netem: {node: node-3, delay: 100ms, loss: 0}}",
+        "{netem: {node: node-3, delay: 100ms, loss: 0%}}",
         "netem",
     );
     let (_, out, _) = hadrill(home, &["ssh", name, "node-3", "--", netem]);
