@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use provisioner::model::{ClusterModel, Profile};
 
 fn hadrill(home: &Path, args: &[&str]) -> (i32, String, String) {
+    let started = std::time::Instant::now();
     let out: Output = Command::new(env!("CARGO_BIN_EXE_hadrill"))
         .env("HADRILL_HOME", home)
         .args(args)
@@ -25,7 +26,11 @@ fn hadrill(home: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     );
-    eprintln!("$ hadrill {}\n{o}{e}", args.join(" "));
+    eprintln!(
+        "$ hadrill {} ({:.0} s)\n{o}{e}",
+        args.join(" "),
+        started.elapsed().as_secs_f64()
+    );
     (out.status.code().unwrap_or(-1), o, e)
 }
 
@@ -180,6 +185,7 @@ fn measured_gaps(home: &Path, name: &str) {
     let text = std::fs::read_to_string(out.join("lab/report.json")).expect("lab report");
     keep("lab-report.json", &text);
     fidelity_gate(&c);
+    let api_judged = judged(&c, "kill-vip-holder", "api");
     let lab: serde_json::Value = serde_json::from_str(&text).expect("json");
     assert_eq!(lab["substrate"], "libvirt");
     for s in lab["scenarios"].as_array().expect("scenarios") {
@@ -216,11 +222,15 @@ fn measured_gaps(home: &Path, name: &str) {
     let late = m.keepalived.advert_int / 2;
     let floor = (m.vrrp_master_down(fastest) - m.keepalived.advert_int - late - m.machine.syn_rto)
         .as_secs_f64();
+    // A lab too slow to judge the API (compare's rule) still holds the floor: slowness can
+    // lengthen a gap, never shorten it.
     assert!(
-        api >= floor && api <= bound,
+        api >= floor && (api <= bound || !api_judged),
         "kill-vip-holder api gap after the power-off {api} s (floor {floor} s, bound {bound} s)"
     );
-    planned_move_gap(&lab, &m);
+    if judged(&c, "move-vip", "api") {
+        planned_move_gap(&lab, &m);
+    }
     // A node cut off: Ceph writes stall until its OSD is marked down (grace 20 s and the
     // peers' reports), then go on degraded.
     let ceph = gap("isolate-node", "ceph");
@@ -259,15 +269,53 @@ fn measured_gaps(home: &Path, name: &str) {
 /// power-on (the fault's own gap 2.8 s); isolate-node api 3.6 s, 2.6 s after the heal, probe
 /// timeouts after 0.8 s of "etcd /health not true" (the fault's own gap under 1 s; predicted
 /// 0.6–1.0 s for the whole drill). The fault's rows keep the two-sided gate.
+///
+/// Rows that `compare` leaves unjudged (the lab's answers before the fault over half the probe
+/// deadline: `compare::ANSWER_MAX`) are left out here too. The clean-clone CI of 7fddc8a and a
+/// local run the same day failed this gate on API rows only (move-vip 4.4 s against 1.8 s,
+/// kill-vip-holder 12.6 s against 5.4 s) with the lab's API answers taking 1.2–2.4 s (median)
+/// before any fault, against 0.35–0.6 s on a lab that keeps up; the Ceph fault rows, whose
+/// gaps are the protocols' tens of seconds, must always be judged, or the lab was too slow for
+/// this test to mean anything.
 const CI_TOLERANCE: f64 = 0.40;
 /// ... or within this many seconds: four probe intervals (move-vip's measured single-run spread
 /// was two intervals each side of its median).
 const CI_SLACK: f64 = 0.8;
 
-fn fidelity_gate(c: &serde_json::Value) {
+/// Whether `compare` judged a scenario's fault row of a service.
+fn judged(c: &serde_json::Value, scenario: &str, service: &str) -> bool {
     let rows = c["rows"].as_array().expect("rows");
+    let row = rows
+        .iter()
+        .find(|r| r["scenario"] == scenario && r["service"] == service && r["phase"] == "fault")
+        .unwrap_or_else(|| panic!("no {scenario} {service} row"));
+    row["not_judged"].is_null()
+}
+
+fn fidelity_gate(c: &serde_json::Value) {
+    for scenario in ["kill-vip-holder", "isolate-node"] {
+        assert!(
+            judged(c, scenario, "ceph"),
+            "the lab was too slow to judge even {scenario}'s Ceph: {c}"
+        );
+    }
+    let rows = c["rows"].as_array().expect("rows");
+    let unjudged: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            r["not_judged"]
+                .as_str()
+                .map(|w| format!("{} {} {}: {w}", r["scenario"], r["service"], r["phase"]))
+        })
+        .collect();
+    eprintln!(
+        "{} of {} rows judged; not: {unjudged:?}",
+        rows.len() - unjudged.len(),
+        rows.len()
+    );
     let outside: Vec<String> = rows
         .iter()
+        .filter(|r| r["not_judged"].is_null())
         .filter_map(|r| {
             let m = r["measured_median_s"].as_f64().expect("measured");
             let p = r["predicted_median_s"].as_f64().expect("predicted");

@@ -632,6 +632,16 @@ pub(super) fn compare(a: &CompareArgs) -> Result<u8> {
     let lab_report = DrillReport::new(dl.substrate().as_str(), profile, a.seed, lab_summaries);
     let sim_report = DrillReport::new("sim", profile, a.seed, sim_summaries);
     print!("{}", cmp::markdown(&rows));
+    let judged = cmp::judged(&rows);
+    if judged < rows.len() {
+        eprintln!(
+            "hadrill: {} of {} rows not judged: the lab's answers before the fault took over {:.0} % \
+             of the probe deadline (the table says which)",
+            rows.len() - judged,
+            rows.len(),
+            cmp::ANSWER_MAX * 100.0
+        );
+    }
     let written = report::write_all(&lab_report, &mut out, Path::new("lab"))
         .and_then(|()| report::write_all(&sim_report, &mut out, Path::new("sim")))
         .and_then(|()| out.write("compare.json", cmp::json(&rows).as_bytes()))
@@ -640,7 +650,7 @@ pub(super) fn compare(a: &CompareArgs) -> Result<u8> {
         130
     } else if !lab_report.complete {
         3 // a drill that could not finish; a lab that was not steady is in the outcomes
-    } else if rows.iter().all(cmp::Row::holds) {
+    } else if rows.iter().all(cmp::Row::passes) {
         0
     } else {
         1
