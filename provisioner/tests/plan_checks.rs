@@ -127,3 +127,74 @@ fn a_file_written_while_its_daemon_was_starting_restarts_it() {
     );
     assert!(!fresh("2026-12-05 20:27:04.500 UTC", &at("200000")));
 }
+
+/// Every step that starts a daemon shows the daemon's last journal lines when it fails (CI once
+/// met "start ceph-mon@node-2: not done" with nothing to say why: the disk was full). Run under
+/// sh with `journalctl` and `cat` as functions: the OSD's unit is found from its stage file.
+#[test]
+fn a_step_that_starts_a_daemon_shows_its_journal_when_it_fails() {
+    let run = |cmd: &str| {
+        let script = format!("journalctl() {{ echo \"$@\"; }}; cat() {{ echo 7; }}; {cmd}");
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .expect("sh runs");
+        assert!(out.status.success(), "{cmd}");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let plan = plan::plan(&ClusterModel::seed(Profile::Bare));
+    let mut starts = 0;
+    for s in &plan.steps {
+        let apply = match &s.apply {
+            plan::Action::Shell(c) => c.as_str(),
+            _ => "",
+        };
+        if !apply.contains("systemctl restart") {
+            continue;
+        }
+        starts += 1;
+        let logs = s
+            .logs
+            .as_deref()
+            .unwrap_or_else(|| panic!("{}: no logs", s.name));
+        let unit = match s.name.strip_prefix("start ") {
+            Some(unit) => unit.to_owned(),
+            None if s.name == "ceph-mgr" => format!("ceph-mgr@{}", s.host),
+            None if s.name.starts_with("ceph-osd on ") => "ceph-osd@7".to_owned(),
+            None => panic!("{}: which unit does it start?", s.name),
+        };
+        assert_eq!(
+            run(logs),
+            format!("-u {unit} -n 20 --no-pager -o cat\n"),
+            "{}",
+            s.name
+        );
+    }
+    // keepalived, haproxy, etcd, nginx, ceph-mon and ceph-osd on three hosts, one ceph-mgr.
+    assert_eq!(starts, 19, "steps that start a daemon");
+    let kube = plan::plan(&ClusterModel::seed(Profile::Kubernetes));
+    let kubeadm: Vec<_> = kube
+        .steps
+        .iter()
+        .filter(|s| s.name.starts_with("kubeadm"))
+        .collect();
+    assert_eq!(kubeadm.len(), 3, "init and two joins");
+    for s in kubeadm {
+        let logs = s
+            .logs
+            .as_deref()
+            .expect("kubeadm steps show the kubelet's journal");
+        assert_eq!(
+            run(logs),
+            "-u kubelet -n 20 --no-pager -o cat\n",
+            "{}",
+            s.name
+        );
+    }
+    // A step that starts nothing shows nothing more than its own output.
+    assert!(plan
+        .steps
+        .iter()
+        .filter(|s| s.name.starts_with("write "))
+        .all(|s| s.logs.is_none()));
+}

@@ -48,10 +48,7 @@ impl Output {
         } else {
             &self.stdout
         };
-        let text = String::from_utf8_lossy(text);
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let tail = &lines[lines.len().saturating_sub(3)..];
-        tail.join(" | ")
+        tail_lines(text, 3)
     }
 
     fn how(&self) -> String {
@@ -62,6 +59,18 @@ impl Output {
         }
     }
 }
+
+/// The last `n` lines of `text` that are not blank, joined on one line.
+fn tail_lines(text: &[u8], n: usize) -> String {
+    let text = String::from_utf8_lossy(text);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+/// How many lines of a failed step's log ([`Step::logs`]) its error shows.
+const LOG_LINES: usize = 6;
+/// How long a failed step's log command may take.
+const LOG_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A transport failed before the command could run or finish.
 #[derive(Debug, thiserror::Error)]
@@ -371,13 +380,34 @@ async fn run_step_inner<T: Transport>(
                 tracing::info!(host = %step.host, step = %step.name, attempt, "apply failed, retrying: {e}");
                 tokio::time::sleep(wait).await;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(with_log(e, step, t.as_ref()).await),
         }
     }
     if let Some(verify) = &step.verify {
-        settle(step, t.as_ref(), verify).await?;
+        if let Err(e) = settle(step, t.as_ref(), verify).await {
+            return Err(with_log(e, step, t.as_ref()).await);
+        }
     }
     Ok(Outcome::Changed)
+}
+
+/// A failed step's error with the last lines of its log command, when it has one (a unit that
+/// would not start says why there); the error as it was if the log cannot be read.
+async fn with_log<T: Transport>(mut e: Error, step: &Step, t: &T) -> Error {
+    let Some(cmd) = &step.logs else {
+        return e;
+    };
+    let (Error::Step { output, .. } | Error::NotSettled { output, .. }) = &mut e else {
+        return e;
+    };
+    if let Ok(out) = t.run(cmd, b"", LOG_TIMEOUT).await {
+        let log = tail_lines(&out.stdout, LOG_LINES);
+        if !log.is_empty() {
+            output.push_str("; its log: ");
+            output.push_str(&log);
+        }
+    }
+    e
 }
 
 /// Polls `verify` until it passes or the step's settle time is spent.

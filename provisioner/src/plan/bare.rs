@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use super::{quote, service_after_config, upload, Action, Plan, Relay, RelayTo, Step, StepId};
+use super::{
+    journal, quote, service_after_config, upload, Action, Plan, Relay, RelayTo, Step, StepId,
+};
 use crate::model::{Ceph, ClusterModel, Node};
 use crate::render::{
     self, bare, CEPH_CONF, ETCD_DEFAULT, HAPROXY_CFG, KEEPALIVED_CONF, NGINX_SITE,
@@ -325,6 +327,7 @@ fn relay(from: &str, to: &str, path: &str, mode: u32, owner: &str) -> Step {
         settle: Duration::ZERO,
         after: Vec::new(),
         attempts: 1,
+        logs: None,
     }
 }
 
@@ -348,7 +351,9 @@ fn mgr(host: &str) -> Step {
         k = quote(&keyring),
         u = quote(&unit),
     );
-    Step::shell(host, "ceph-mgr", &check, apply).attempts(3)
+    Step::shell(host, "ceph-mgr", &check, apply)
+        .attempts(3)
+        .logs_of(&unit)
 }
 
 /// One bluestore OSD on a device (a disk, or a sparse file for hosts without one). The OSD's
@@ -397,6 +402,11 @@ fn osd(model: &ClusterModel, node: &Node, dev: &str) -> Step {
     // Safe to try again: the secret is kept, and `ceph osd new` returns the same id for the
     // same uuid.
     Step::shell(&node.name, format!("ceph-osd on {dev}"), &check, apply)
+        .logs(format!(
+            "id=$(cat {st}/id) && {}",
+            journal("\"ceph-osd@$id\""),
+            st = quote(&stage)
+        ))
         .verify(up)
         .settle(SETTLE_DAEMON)
         .attempts(3)

@@ -204,6 +204,7 @@ fn init(zero: &str) -> Step {
     )
     .verify(kubectl("get --raw /readyz"))
     .settle(SETTLE_CONTROL_PLANE)
+    .logs_of("kubelet")
 }
 
 /// A join, relayed from the zero-master: the token and certificate key are printed there and
@@ -245,6 +246,7 @@ fn join(model: &ClusterModel, zero: &str, node: &Node, control_plane: bool) -> S
         settle: SETTLE_CONTROL_PLANE,
         after: Vec::new(),
         attempts: 3,
+        logs: Some(super::journal("kubelet")),
     }
 }
 

@@ -49,6 +49,9 @@ pub struct Step {
     pub after: Vec<StepId>,
     /// How often `apply` is tried before the step fails (joins time out now and then).
     pub attempts: u32,
+    /// A command whose output says why the step failed (a unit's last journal lines), run
+    /// only when it fails; its last lines go into the error.
+    pub logs: Option<String>,
 }
 
 /// What a step does.
@@ -155,7 +158,19 @@ impl Step {
             settle: Duration::ZERO,
             after: Vec::new(),
             attempts: 1,
+            logs: None,
         }
+    }
+
+    /// Shows the last journal lines of `unit` when the step fails.
+    pub fn logs_of(self, unit: &str) -> Step {
+        self.logs(journal(&quote(unit)))
+    }
+
+    /// Runs `cmd` when the step fails, and shows its last lines.
+    pub fn logs(mut self, cmd: impl Into<String>) -> Step {
+        self.logs = Some(cmd.into());
+        self
     }
 
     /// Waits for these steps first.
@@ -201,6 +216,12 @@ impl Step {
     }
 }
 
+/// The command that prints a unit's last journal lines; `unit` is a shell word (quoted, or a
+/// word with a `$id` the step's shell sets).
+pub fn journal(unit: &str) -> String {
+    format!("journalctl -u {unit} -n 20 --no-pager -o cat")
+}
+
 /// Quotes `s` as one POSIX shell word.
 pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -243,6 +264,7 @@ pub fn upload(file: &File) -> Step {
         settle: Duration::ZERO,
         after: Vec::new(),
         attempts: 1,
+        logs: None,
     }
 }
 
@@ -298,6 +320,7 @@ pub fn service_after_config(host: &str, unit: &str, configs: &[&str], no_block: 
             "{{ systemctl is-enabled --quiet {u} || systemctl enable --no-reload {u}; }} && systemctl restart{block} {u}"
         ),
     )
+    .logs_of(unit)
 }
 
 /// The plan of a model's profile.

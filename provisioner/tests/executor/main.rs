@@ -221,6 +221,41 @@ async fn without_settle_verify_runs_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_failed_step_shows_its_log_and_a_good_one_never_reads_it() {
+    let lab = Lab::new();
+    lab.on("a", "check-s", [Reply::fails("absent")]);
+    lab.on("a", "apply-s", [Reply::ok()]);
+    lab.on("a", "verify-s", [Reply::exit(3, "", "inactive (dead)")]);
+    let journal = "1\n2\nstarting\n\nbind: address in use\n4\n5\n6\nexit 1\n";
+    lab.on("a", "journal-s", [Reply::exit(0, journal, "")]);
+    goes_well(&lab, "b", "t", SEC);
+    lab.on("b", "journal-t", [Reply::prints("never read")]);
+    // A failed apply shows it too; a log that cannot be read leaves the error as it was.
+    lab.on("c", "check-u", [Reply::fails("absent")]);
+    lab.on("c", "apply-u", [Reply::fails("Job for u failed")]);
+    lab.on("c", "journal-u", [Reply::Connect("gone".into())]);
+    let mut plan = Plan::default();
+    plan.add(step("a", "s").logs("journal-s"));
+    plan.add(step("b", "t").logs("journal-t"));
+    let (result, _) = run(&lab, &plan, &["a", "b"]).await;
+    assert_eq!(
+        result.unwrap_err().to_string(),
+        "a: s: not done after 0s: `verify-s` exited 3: inactive (dead); its log: starting | \
+         bind: address in use | 4 | 5 | 6 | exit 1"
+    );
+    assert!(lab.calls_to("b", "journal-t").is_empty());
+
+    let mut plan = Plan::default();
+    plan.add(step("c", "u").logs("journal-u"));
+    let (result, _) = run(&lab, &plan, &["c"]).await;
+    assert_eq!(
+        result.unwrap_err().to_string(),
+        "c: u: `apply-u` exited 1: Job for u failed"
+    );
+    assert_eq!(lab.calls_to("c", "journal-u").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_passing_check_skips_apply_and_verify() {
     let lab = Lab::new();
     lab.on("a", "check-done", [Reply::ok()]);

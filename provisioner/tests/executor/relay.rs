@@ -101,6 +101,7 @@ fn relay_file(from: &str, to: &str) -> Step {
         settle: Duration::ZERO,
         after: Vec::new(),
         attempts: 1,
+        logs: None,
     }
 }
 
@@ -232,6 +233,7 @@ fn join(control_plane: bool) -> Step {
         settle: Duration::ZERO,
         after: Vec::new(),
         attempts: 1,
+        logs: None,
     }
 }
 
