@@ -235,6 +235,12 @@ async fn as_an_existing_cluster(docker: &Docker, home: &Path, name: &str) {
     let report = json(&home.join("own").join("report.json"));
     assert_eq!(report["substrate"], "existing", "{report}");
     let s = &report["scenarios"][0];
+    // The start was checked at once: no restart drop-in left on the node it acted on.
+    let after = "no restart drop-in of a fault, after start-service";
+    let checked = s["post_checks"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["check"] == after && c["ok"] == true));
+    assert!(checked, "{s}");
     for svc in ["api", "ingress", "ceph"] {
         assert_eq!(s["services"][svc]["outcome"], "passed", "{svc}: {s}");
     }
@@ -256,8 +262,19 @@ async fn as_an_existing_cluster(docker: &Docker, home: &Path, name: &str) {
         !clusters.exists(),
         "a drill that ended clean leaves nothing"
     );
-
+    validates_as_ones_own(home, &inv).await;
     a_killed_drill_heals_by_the_nodes_timer(docker, home, name, &inv).await;
+}
+
+/// validate reads one's own cluster through the same inventory.
+async fn validates_as_ones_own(home: &Path, inv: &str) {
+    let args = ["validate", "--inventory", inv, "--profile", "bare"];
+    let (code, out, _) = run(home, &args).await;
+    assert_eq!(
+        (code, out.lines().filter(|l| l.starts_with("ok ")).count()),
+        (0, 11),
+        "validate --inventory: {out}"
+    );
 }
 
 /// A one-way cut on node-2, then hadrill killed (its SSH session with it): the node heals

@@ -10,7 +10,7 @@ use std::time::Duration;
 use harness::drill::{self, SimLab, ACTIVE_MAX};
 use harness::lab::{Error, Lab, Substrate};
 use harness::record::{Record, Service};
-use harness::report::ScenarioReport;
+use harness::report::{PostCheck, ScenarioReport};
 use harness::scenario::{
     self, FaultKind, FaultSpec, Scenario, Step, Target, ACTIONS_MAX, STEPS_MAX,
 };
@@ -276,6 +276,8 @@ struct Failing {
     n_inject: usize,
     odd_observe: Option<(usize, Odd)>,
     n_observe: usize,
+    /// An undo (its key) after which the lab finds something left.
+    leaves_after: Option<&'static str>,
 }
 
 #[derive(Clone, Copy)]
@@ -292,6 +294,7 @@ impl Failing {
             n_inject: 0,
             odd_observe: None,
             n_observe: 0,
+            leaves_after: None,
         }
     }
 }
@@ -336,6 +339,55 @@ impl Lab for Failing {
     fn finish(&mut self, rec: &mut Record) -> Result<(), Error> {
         self.sim.finish(rec)
     }
+    fn check_undone(&mut self, undo: &FaultKind, node: NodeId) -> Vec<PostCheck> {
+        let ok = self.leaves_after != Some(undo.key());
+        vec![PostCheck {
+            node: self.sim.node_names()[node.index()].clone(),
+            check: "nothing left".into(),
+            ok,
+            detail: if ok { String::new() } else { "a qdisc".into() },
+        }]
+    }
+}
+
+/// Each undo is checked at once, the scenario's own and the clean-up's, each check saying which
+/// undo it followed; one that finds something left fails the scenario.
+#[test]
+fn every_undo_is_checked_and_a_leftover_fails_the_drill() {
+    let s = parse(
+        "steps:\n  - settle: 5s\n  - fault: {isolate: node-1}\n  - observe: 5s\n  - fault: {heal: node-1}\n  - fault: {stop-service: {node: node-2, service: haproxy}}\n  - observe: 5s\nexpect:\n  api: {available: {max_gap: 60s}}\n",
+    )
+    .unwrap();
+    let sim = || SimLab::new(Sim::new(ClusterModel::seed(Profile::Bare), 5));
+    let mut lab = Failing::new(sim(), 0);
+    let r = drill::run(&mut lab, &s, None);
+    let checks: Vec<(&str, &str, bool)> = r
+        .post_checks
+        .iter()
+        .map(|c| (c.node.as_str(), c.check.as_str(), c.ok))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            ("node-1", "nothing left, after heal", true),
+            ("node-2", "nothing left, after start-service", true)
+        ]
+    );
+    assert_eq!(r.outcome, Outcome::Passed, "{:?}", r.error);
+
+    let mut lab = Failing::new(sim(), 0);
+    lab.leaves_after = Some("heal");
+    let r = drill::run(&mut lab, &s, None);
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert!(
+        !r.post_checks[0].ok && r.post_checks[1].ok,
+        "{:?}",
+        r.post_checks
+    );
+    assert!(
+        r.services.values().all(|s| s.outcome == Outcome::Passed),
+        "measured, still judged"
+    );
 }
 
 #[test]
@@ -392,6 +444,16 @@ fn heals_on(odd: Odd, error: &str) {
     assert!(undos[0].starts_with("resume "), "{undos:?}");
     assert!(undos[1].starts_with("start-service"), "{undos:?}");
     assert_eq!(undos[2], "heal node-1 (cleanup)");
+    // Each clean-up undo was checked too.
+    let after: Vec<&str> = r.post_checks.iter().map(|c| c.check.as_str()).collect();
+    assert_eq!(
+        after,
+        [
+            "nothing left, after resume",
+            "nothing left, after start-service",
+            "nothing left, after heal"
+        ]
+    );
     let left = std::fs::read_to_string(&ledger).unwrap();
     let left: serde_json::Value = serde_json::from_str(&left).unwrap();
     assert_eq!(left.as_array().map(Vec::len), Some(0), "{left}");

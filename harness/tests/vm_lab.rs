@@ -146,9 +146,26 @@ fn three_vms_provisioned_broken_measured_and_removed() {
     interrupted_netem_heals(&home, &name);
     killed_drill_is_healed_by_heal(&home, &name);
     killed_up_beside_a_lab_is_removed_by_down(&home, &name, &format!("{name}k"));
+    killed_drill_is_removed_by_down(&home, &name);
 
     drop(lab);
     nothing_left(&home, &name);
+}
+
+/// A drill killed outright with its partition in force, and no `heal`: `status` names the
+/// drill and the fault, and `down` removes the lab with the partition's nftables table (the
+/// caller's `nothing_left` checks that nothing of it remains).
+fn killed_drill_is_removed_by_down(home: &Path, name: &str) {
+    let mut child = partition_drill(home, name, "killed-then-down");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    assert!(partitioned(name), "a killed drill cannot heal");
+    let (_, out, _) = hadrill(home, &["status"]);
+    assert!(out.contains("owner gone: `hadrill drill`"), "{out}");
+    assert!(out.contains("faults in force: isolate node-3"), "{out}");
+    let (code, out, _) = hadrill(home, &["down", "--lab", name]);
+    assert_eq!(code, 0, "down after kill -9 of a drill: {out}");
+    assert!(out.contains("removed"), "{out}");
 }
 
 /// compare drills the three scenarios for real and beside the simulation; the measured gaps
@@ -233,12 +250,32 @@ fn measured_gaps(home: &Path, name: &str) {
     }
     // A node cut off: Ceph writes stall until its OSD is marked down (grace 20 s and the
     // peers' reports), then go on degraded.
+    heal_checked_on_the_host(&lab);
     let ceph = gap("isolate-node", "ceph");
     let grace = m.ceph.osd_heartbeat_grace.as_secs_f64();
     assert!(
         ceph >= grace * 0.75 && ceph <= 45.0,
         "isolate-node ceph gap {ceph} s"
     );
+}
+
+/// isolate-node's heal was checked at once on the host (node-3's tap out of the partition
+/// set), and every set empty at the end.
+fn heal_checked_on_the_host(lab: &serde_json::Value) {
+    let iso = lab["scenarios"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == "isolate-node"))
+        .expect("isolate-node");
+    let held = |check: &str| {
+        iso["post_checks"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["check"] == check && c["ok"] == true))
+    };
+    assert!(held("the lab's isolated set empty"), "{iso}");
+    let healed = ["node-1", "node-2", "node-3"]
+        .iter()
+        .any(|n| held(&format!("{n} not in the lab's isolated set, after heal")));
+    assert!(healed, "{iso}");
 }
 
 /// CI's fidelity gate on one run of each scenario: every row's measured gap within

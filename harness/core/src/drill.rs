@@ -13,7 +13,7 @@ use provisioner::model::NodeId;
 
 use crate::lab::{Error, Lab};
 use crate::record::{MarkKind, Record};
-use crate::report::ScenarioReport;
+use crate::report::{PostCheck, ScenarioReport};
 use crate::scenario::{FaultKind, FaultSpec, Scenario, Step, Target};
 use crate::verdict::{self, Outcome};
 
@@ -125,8 +125,9 @@ pub fn run(
     };
     // A panic in a step (a lab's or hadrill's bug) must not leave faults in force: it is
     // caught here, healed below like any other error, and reported as one.
+    let mut checks = Vec::new();
     let mut result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        steps(lab, scenario, &mut rec, &mut ledger)
+        steps(lab, scenario, &mut rec, &mut ledger, &mut checks)
     }))
     .unwrap_or_else(|panic| {
         let what = panic
@@ -149,6 +150,7 @@ pub fn run(
             result = result.and(Err(e));
             continue;
         }
+        check_undone(lab, &kind, node, &mut checks);
         ledger
             .active
             .retain(|a| !(a.node == node && kind.undoes(&a.kind)));
@@ -158,7 +160,11 @@ pub fn run(
     let mut services = verdict::judge(&rec, &scenario.expect);
     let not_judged = (result.is_ok() && scenario.expect.is_empty())
         .then(|| "the scenario names no expectation (`expect:`), so nothing was judged".to_owned());
+    let left = checks.iter().any(|c| !c.ok);
     let outcome = match &result {
+        // Something an undo should have removed is still there: not passed, whatever was
+        // measured.
+        Ok(()) if left => Outcome::Failed,
         Ok(()) if not_judged.is_some() => Outcome::Unknown,
         Ok(()) => services
             .values()
@@ -183,7 +189,15 @@ pub fn run(
         error: result.err().map(|e| e.to_string()),
         not_judged,
         probe: scenario.probe.clone(),
-        post_checks: Vec::new(),
+        post_checks: checks,
+    }
+}
+
+/// The lab's checks right after an undo, each saying which undo it followed.
+fn check_undone(lab: &mut dyn Lab, undo: &FaultKind, node: NodeId, checks: &mut Vec<PostCheck>) {
+    for mut c in lab.check_undone(undo, node) {
+        c.check = format!("{}, after {}", c.check, undo.key());
+        checks.push(c);
     }
 }
 
@@ -192,6 +206,7 @@ fn steps(
     scenario: &Scenario,
     rec: &mut Record,
     ledger: &mut Ledger,
+    checks: &mut Vec<PostCheck>,
 ) -> Result<(), Error> {
     preflight(lab, scenario)?;
     lab.set_probes(&scenario.probe)?;
@@ -217,6 +232,7 @@ fn steps(
                         lab.inject(&f.kind, node)?;
                         apply(ledger, f, node, step)?;
                         ledger.save()?;
+                        check_undone(lab, &f.kind, node, checks);
                     } else {
                         // Written before the lab acts: a crash in between leaves a fault the
                         // ledger names, never one it does not.

@@ -210,8 +210,14 @@ fn open_lab(
     let kc = kubeconfig
         .map(Path::to_path_buf)
         .unwrap_or_else(default_kubeconfig);
-    let dl = crate::lab::open(&crate::home(), name, model.clone(), seed, Some(&kc))
-        .map_err(anyhow::Error::msg)?;
+    let dl = crate::lab::open(
+        &crate::home(),
+        crate::lab::Site::Made(name),
+        model.clone(),
+        seed,
+        Some(&kc),
+    )
+    .map_err(anyhow::Error::msg)?;
     Ok((model, dl))
 }
 
@@ -236,8 +242,9 @@ fn on_lab<T>(
                 let ledger = dl.ledger_file();
                 let mut report = run_drill::run(dl, s, Some(&ledger));
                 if !is_interrupted(report.error.as_deref()) {
-                    // A drill that left something behind did not pass, whatever it measured.
-                    report.post_checks = dl.verify_healed();
+                    // A drill that left something behind did not pass, whatever it measured
+                    // (the checks right after each undo come first).
+                    report.post_checks.extend(dl.verify_healed());
                     if report.post_checks.iter().any(|c| !c.ok) {
                         report.outcome = report.outcome.max(Outcome::Failed);
                     }
@@ -345,17 +352,17 @@ fn on_existing(
             .max()
             .unwrap_or_default();
         let mut dl = existing_lab(&a.on, inventory, model.clone(), a.seed, longest)?;
-        preflight(&dl, scenarios)?;
+        preflight(dl.as_ref(), scenarios)?;
         if a.on.dry_run {
             for s in scenarios {
                 println!("scenario {}:", s.name);
-                let _ = run_drill::run(&mut dl, s, None);
+                let _ = run_drill::run(dl.as_mut(), s, None);
             }
             return Ok(0);
         }
         confirm(&model, scenarios, a.on.allow_disruption, a.on.yes)?;
         let out = open_out(&a.out)?;
-        let summaries = on_lab(&mut dl, scenarios, |r| r.summary());
+        let summaries = on_lab(dl.as_mut(), scenarios, |r| r.summary());
         let report = DrillReport::new(
             crate::lab::existing::SUBSTRATE,
             model.profile.as_str(),
@@ -377,7 +384,7 @@ fn existing_lab(
     model: ClusterModel,
     seed: u64,
     longest: std::time::Duration,
-) -> Result<crate::lab::existing::ExistingLab> {
+) -> Result<Box<dyn RealLab>> {
     let revert_after = match on.revert_after.map(std::time::Duration::from_secs) {
         Some(r) if r < longest => bail!(
             "--revert-after {}: shorter than the longest scenario ({} s): a node would heal \
@@ -393,16 +400,13 @@ fn existing_lab(
         .clone()
         .unwrap_or_else(|| crate::home().join("known_hosts"));
     let kc = on.kubeconfig.clone().unwrap_or_else(default_kubeconfig);
-    crate::lab::open_existing(
-        &crate::home(),
-        model,
-        &known_hosts,
-        seed,
-        Some(&kc),
+    let site = crate::lab::Site::Own {
+        known_hosts: &known_hosts,
         revert_after,
-        on.dry_run,
-    )
-    .map_err(|e| anyhow::anyhow!("{}: {e}", inventory.display()))
+        dry: on.dry_run,
+    };
+    crate::lab::open(&crate::home(), site, model, seed, Some(&kc))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", inventory.display()))
 }
 
 /// A drill with a fault step on the user's cluster goes on only with `--allow-disruption`
@@ -568,7 +572,7 @@ fn matrix_existing(a: &MatrixArgs, inventory: &Path) -> Result<u8> {
             Some(open_out(&a.out)?)
         };
         let rows = mx::run_with(&model, |s| {
-            if let Err(e) = run_drill::preflight(&dl, s) {
+            if let Err(e) = run_drill::preflight(dl.as_ref(), s) {
                 if a.on.dry_run {
                     println!("scenario {}: not run: {e}", s.name);
                 }
@@ -576,9 +580,9 @@ fn matrix_existing(a: &MatrixArgs, inventory: &Path) -> Result<u8> {
             }
             if a.on.dry_run {
                 println!("scenario {}:", s.name);
-                return run_drill::run(&mut dl, s, None);
+                return run_drill::run(dl.as_mut(), s, None);
             }
-            on_lab(&mut dl, std::slice::from_ref(s), |r| r).remove(0)
+            on_lab(dl.as_mut(), std::slice::from_ref(s), |r| r).remove(0)
         });
         Ok::<_, anyhow::Error>((out, rows))
     })();

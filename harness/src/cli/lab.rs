@@ -232,32 +232,30 @@ pub(super) fn heal(a: &HealArgs) -> Result<u8> {
     };
     let active = crate::drill::Ledger::load(&ledger).map_err(anyhow::Error::msg)?;
     let names: Vec<String> = model.nodes.iter().map(|n| n.name.clone()).collect();
-    let mut dl: Box<dyn crate::lab::Lab> = match (&a.lab, &a.inventory) {
+    let mut dl: Box<dyn crate::lab::RealLab> = match (&a.lab, &a.inventory) {
         (Some(name), _) => {
             if active.is_empty() {
                 println!("{what}: no fault in force");
                 return Ok(0);
             }
-            crate::lab::open(&home, name, model, 1, None).map_err(anyhow::Error::msg)?
+            let lab = crate::lab::open(&home, crate::lab::Site::Made(name), model, 1, None);
+            lab.map_err(anyhow::Error::msg)?
         }
         _ => {
             let known_hosts = a
                 .known_hosts
                 .clone()
                 .unwrap_or_else(|| home.join("known_hosts"));
-            let mut lab = crate::lab::open_existing(
-                &home,
-                model,
-                &known_hosts,
-                1,
-                None,
-                crate::lab::existing::REVERT_MARGIN,
-                false,
-            )
-            .map_err(anyhow::Error::msg)?;
+            let site = crate::lab::Site::Own {
+                known_hosts: &known_hosts,
+                revert_after: crate::lab::existing::REVERT_MARGIN,
+                dry: false,
+            };
+            let mut lab =
+                crate::lab::open(&home, site, model, 1, None).map_err(anyhow::Error::msg)?;
             // A drill killed mid-way left revert timers armed: their faults are undone here.
             lab.disarm_all();
-            Box::new(lab)
+            lab
         }
     };
     if active.is_empty() {

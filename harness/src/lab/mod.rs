@@ -4,9 +4,9 @@
 //! resource record ([`state`]). [`down`] and [`status`] serve every kind: each resource says
 //! what removes it.
 //!
-//! The CLI opens a lab made by `up` through [`open`], the one registry: the kind of lab is the
-//! substrate its state records. A new kind of lab is a folder beside `libvirt/` that
-//! implements [`RealLab`], and one line in [`open`].
+//! The CLI opens every lab through [`open`], the one registry: a lab made by `up` by the
+//! substrate its state records, the user's own cluster from its inventory. A new kind of lab
+//! is a folder beside `libvirt/` that implements [`RealLab`], and one line in [`open`].
 
 use std::path::{Path, PathBuf};
 
@@ -34,17 +34,55 @@ pub trait RealLab: Lab {
     /// tables, stopped units, restart drop-ins, the move-vip track file, revert timers) and the
     /// VIP on exactly one node, waiting (bounded) for what settles by itself.
     fn verify_healed(&mut self) -> Vec<crate::report::PostCheck>;
+    /// Stops every revert timer hadrill armed on the nodes (`heal` after a killed drill on
+    /// one's own cluster); a lab hadrill made arms none.
+    fn disarm_all(&mut self) {}
 }
 
-/// Opens lab `name` (made by `up`, in `home`) for a drill of `model`, by the substrate its
-/// state records. `kubeconfig`: the kubernetes profile's client. Err says why, in one line.
+/// Where a drill runs: what [`open`] is given.
+pub enum Site<'a> {
+    /// A lab made by `up`, by name: its kind is the substrate its state records.
+    Made(&'a str),
+    /// The user's own cluster, the model read from its inventory, drilled over SSH (see
+    /// [`existing`]).
+    Own {
+        /// Where its host keys are pinned.
+        known_hosts: &'a Path,
+        /// How long each fault's revert timer waits on its node.
+        revert_after: std::time::Duration,
+        /// Print every command instead of running it.
+        dry: bool,
+    },
+}
+
+/// Opens a lab for a drill of `model`: the one registry, which the CLI calls for every kind
+/// (a new kind is its folder and one line here). `kubeconfig`: the kubernetes profile's
+/// client. Err says why, in one line.
 pub fn open(
     home: &Path,
-    name: &str,
+    site: Site<'_>,
     model: ClusterModel,
     seed: u64,
     kubeconfig: Option<&Path>,
 ) -> Result<Box<dyn RealLab>, String> {
+    let name = match site {
+        Site::Made(name) => name,
+        Site::Own {
+            known_hosts,
+            revert_after,
+            dry,
+        } => {
+            return Ok(Box::new(existing::ExistingLab::open(
+                home,
+                model,
+                known_hosts,
+                seed,
+                kubeconfig,
+                revert_after,
+                dry,
+            )?))
+        }
+    };
     let dir = state::LabDir::new(home, name);
     let recorded = dir
         .load()?
@@ -60,28 +98,6 @@ pub fn open(
             "lab `{name}`: its state names substrate `{other}`, which this hadrill cannot open"
         )),
     }
-}
-
-/// Opens a cluster hadrill did not make, read from its inventory: the user's own machines,
-/// drilled over SSH (see [`existing`]).
-pub fn open_existing(
-    home: &Path,
-    model: ClusterModel,
-    known_hosts: &Path,
-    seed: u64,
-    kubeconfig: Option<&Path>,
-    revert_after: std::time::Duration,
-    dry: bool,
-) -> Result<existing::ExistingLab, String> {
-    existing::ExistingLab::open(
-        home,
-        model,
-        known_hosts,
-        seed,
-        kubeconfig,
-        revert_after,
-        dry,
-    )
 }
 
 /// Removes lab `name`: every resource its state records, newest first, then its folder.

@@ -46,6 +46,18 @@ pub fn lab_err(e: impl std::fmt::Display) -> Error {
     Error::Lab(e.to_string())
 }
 
+/// The checks of [`post_checks_of`] that hold right after `undo`, whatever else is in force: a
+/// heal removes every network fault of its node (netem, the nftables rules of a cut or a
+/// partition), a release the track file's bonus, a start every restart drop-in of its node.
+fn undone_checks(undo: &FaultKind) -> &'static [&'static str] {
+    match undo {
+        FaultKind::Heal => &["no netem qdisc", "no nftables table of a fault"],
+        FaultKind::ReleaseVip => &["move-vip track file at 0"],
+        FaultKind::StartService(_) => &["no restart drop-in of a fault"],
+        _ => &[],
+    }
+}
+
 /// The checks one node's answer to [`Nodes::leftovers`]'s script makes (lines `key value`).
 fn post_checks_of(node: &str, out: &str) -> Vec<PostCheck> {
     let value = |key: &str| {
@@ -532,16 +544,16 @@ impl Nodes {
         }
     }
 
-    /// What each node shows of a drill's faults once they are undone, and the VIP held by
-    /// exactly one node: every check, whether it held and what was found.
-    pub fn leftovers(&self) -> Vec<PostCheck> {
+    /// The script whose answer [`post_checks_of`] reads (and `vip N`, the VIP's addresses on
+    /// the node).
+    fn leftover_script(&self) -> String {
         let units = match self.model.profile {
             Profile::Bare => {
                 "keepalived.service haproxy.service etcd.service nginx.service 'ceph-mon@*' 'ceph-osd@*'"
             }
             Profile::Kubernetes => "keepalived.service haproxy.service kubelet.service",
         };
-        let script = format!(
+        format!(
             "i={i}; echo \"qdisc $(tc qdisc show dev $i 2>/dev/null | grep -c netem)\"; \
              echo \"nft $(nft list tables 2>/dev/null | grep -c hadrill_fault)\"; \
              echo \"dropin $(ls /run/systemd/system/*/hadrill-fault.conf 2>/dev/null | wc -l)\"; \
@@ -552,7 +564,37 @@ impl Nodes {
             i = quote(&self.model.vip_interface),
             track = provisioner::render::front::VIP_TRACK_FILE,
             vip = self.model.vip,
-        );
+        )
+    }
+
+    /// Right after `undo` on node `id`, the checks of what it removes, which hold at once
+    /// whatever else is in force ([`undone_checks`]); nothing for an undo that brings a node
+    /// back (a power-on, a resume: it is still booting), for a node that does not answer, or
+    /// once the drill is interrupted.
+    pub fn check_undone(&self, undo: &FaultKind, id: NodeId) -> Vec<PostCheck> {
+        let names = undone_checks(undo);
+        if names.is_empty() || self.interrupted.load(Ordering::SeqCst) {
+            return Vec::new();
+        }
+        let node = self.node(id).to_owned();
+        match self.ssh(id, &self.leftover_script()) {
+            Ok(out) => post_checks_of(&node, &out)
+                .into_iter()
+                .filter(|c| names.contains(&c.check.as_str()))
+                .collect(),
+            // A node that does not answer now (another fault on it, a session to rebuild) is
+            // looked at by the checks at the scenario's end, which wait for it.
+            Err(e) => {
+                eprintln!("hadrill: {node}: not checked after {}: {e}", undo.key());
+                Vec::new()
+            }
+        }
+    }
+
+    /// What each node shows of a drill's faults once they are undone, and the VIP held by
+    /// exactly one node: every check, whether it held and what was found.
+    pub fn leftovers(&self) -> Vec<PostCheck> {
+        let script = self.leftover_script();
         let mut checks = Vec::new();
         let mut holders = Vec::new();
         for id in self.model.node_ids() {
@@ -700,6 +742,18 @@ macro_rules! lab_methods_of_nodes {
         fn finish(&mut self, rec: &mut crate::record::Record) -> Result<(), crate::lab::Error> {
             self.nodes.finish(rec)
         }
+
+        fn check_undone(
+            &mut self,
+            undo: &crate::scenario::FaultKind,
+            node: provisioner::model::NodeId,
+        ) -> Vec<crate::report::PostCheck> {
+            let mut checks = self.nodes.check_undone(undo, node);
+            if matches!(undo, crate::scenario::FaultKind::Heal) {
+                checks.extend(self.host_checks(Some(node)));
+            }
+            checks
+        }
     };
 }
 pub(crate) use lab_methods_of_nodes;
@@ -717,7 +771,9 @@ macro_rules! real_lab_of_nodes {
             }
 
             fn verify_healed(&mut self) -> Vec<crate::report::PostCheck> {
-                self.nodes.verify_healed()
+                let mut checks = self.nodes.verify_healed();
+                checks.extend(self.host_checks(None));
+                checks
             }
         }
     };

@@ -125,4 +125,11 @@ pub trait Lab {
         let _ = rec;
         Ok(())
     }
+    /// Right after `undo` (an undo kind) on `node`: what it should have removed, looked for
+    /// at once (a heal's qdisc and nftables rules, a release's track file, a start's restart
+    /// drop-in). A lab with nothing to look at says nothing.
+    fn check_undone(&mut self, undo: &FaultKind, node: NodeId) -> Vec<crate::report::PostCheck> {
+        let _ = (undo, node);
+        Vec::new()
+    }
 }

@@ -247,6 +247,14 @@ fn host_has_netem() -> bool {
     built_in || module || std::path::Path::new("/sys/module/sch_netem").exists()
 }
 
+impl ContainerLab {
+    /// Nothing on the host: a container's faults live in its own namespaces, which the nodes'
+    /// checks read.
+    fn host_checks(&self, _: Option<NodeId>) -> Vec<crate::report::PostCheck> {
+        Vec::new()
+    }
+}
+
 crate::lab::nodes::real_lab_of_nodes!(ContainerLab);
 
 impl Lab for ContainerLab {

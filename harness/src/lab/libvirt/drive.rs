@@ -20,6 +20,7 @@ use virt::sys;
 use super::{connect, dom_of, run, xml, Names};
 use crate::lab::nodes::{lab_err, Nodes};
 use crate::lab::{Error, Lab, Substrate};
+use crate::report::PostCheck;
 use crate::scenario::{Direction, FaultKind, Target};
 
 /// Longest a clean shutdown may take before the machine is powered off.
@@ -108,6 +109,37 @@ impl LibvirtLab {
             .args(["list", "set", "bridge", &table, "cut_in"])
             .output()
             .is_ok_and(|o| o.status.success())
+    }
+
+    /// The lab's partition and cut sets on the host (this node's tap, or any): each must be
+    /// empty of it once the faults are undone. A set the table lacks (an older lab's cuts) is
+    /// not checked.
+    fn host_checks(&self, node: Option<NodeId>) -> Vec<PostCheck> {
+        let table = Names::of(&self.nodes.lab.name).nft_table;
+        let tap = node.map(|id| Names::tap(&self.nodes.lab.name, id.index()));
+        ["isolated", "cut_in", "cut_out"]
+            .into_iter()
+            .filter_map(|set| {
+                let out = Command::new("nft")
+                    .args(["list", "set", "bridge", &table, set])
+                    .output()
+                    .ok()
+                    .filter(|o| o.status.success())?;
+                let left: Vec<String> = set_elements(&String::from_utf8_lossy(&out.stdout))
+                    .into_iter()
+                    .filter(|t| tap.as_ref().is_none_or(|tap| t == tap))
+                    .collect();
+                Some(PostCheck {
+                    node: "host".into(),
+                    check: match node {
+                        Some(id) => format!("{} not in the lab's {set} set", self.node(id)),
+                        None => format!("the lab's {set} set empty"),
+                    },
+                    ok: left.is_empty(),
+                    detail: left.join(", "),
+                })
+            })
+            .collect()
     }
 
     fn nft_set(&self, verb: &str, set: &str, id: NodeId) -> Result<(), Error> {
@@ -231,6 +263,20 @@ impl LibvirtLab {
     }
 }
 
+/// The elements of an nftables set as `nft list set` prints it (`elements = { "a", "b" }`).
+fn set_elements(listing: &str) -> Vec<String> {
+    let Some(rest) = listing.split_once("elements = {").map(|(_, r)| r) else {
+        return Vec::new();
+    };
+    rest.split('}')
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(|e| e.trim().trim_matches('"').to_owned())
+        .filter(|e| !e.is_empty())
+        .collect()
+}
+
 crate::lab::nodes::real_lab_of_nodes!(LibvirtLab);
 
 impl Lab for LibvirtLab {
@@ -309,5 +355,18 @@ impl Lab for LibvirtLab {
             | FaultKind::Drain
             | FaultKind::Uncordon => unreachable!("a node's own fault, injected above"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_elements_as_nft_lists_them() {
+        let empty = "table bridge hadrill_l1 {\n\tset isolated {\n\t\ttype ifname\n\t}\n}\n";
+        assert!(set_elements(empty).is_empty());
+        let two = "table bridge hadrill_l1 {\n\tset cut_in {\n\t\ttype ifname\n\t\telements = { \"hd-l1-n3\",\n\t\t\t     \"hd-l1-n1\" }\n\t}\n}\n";
+        assert_eq!(set_elements(two), ["hd-l1-n3", "hd-l1-n1"]);
     }
 }
