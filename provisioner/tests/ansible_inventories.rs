@@ -714,3 +714,45 @@ fn a_bad_host_name_is_named_by_the_hosts_own_field() {
     assert!(e.contains(field), "{e}");
     assert!(!e.contains("op ti.name"), "{e}");
 }
+
+/// The seed's four hosts, planned on either profile: every kernel setting a host's `sysctl`
+/// step waits for is set by a file written to that host. It was not: the kubernetes plan
+/// waited for `ip_nonlocal_bind` everywhere, which only the proxies' file sets, so the
+/// worker-only `andy` could never finish and `kubeadm init` waited on it.
+#[test]
+fn every_sysctl_a_host_waits_for_is_set_by_a_file_of_that_host() {
+    let text = seed_as_upstream();
+    for profile in [Profile::Kubernetes, Profile::Bare] {
+        let model = inventory::parse(Path::new("inv.yml"), &text, profile)
+            .expect("the seed's inventory")
+            .model;
+        let files = provisioner::render::render(&model);
+        let plan = provisioner::plan::plan(&model);
+        let mut waited = 0;
+        for s in plan.steps.iter().filter(|s| s.name == "sysctl") {
+            let check = s.check.as_deref().expect("a check");
+            for key in check.split("sysctl -n ").skip(1) {
+                let key = key.split(')').next().expect("a key");
+                waited += 1;
+                let set = files.iter().any(|f| {
+                    f.host == s.host
+                        && f.path.starts_with("/etc/sysctl.d/")
+                        && f.content.contains(&format!("\n{key} = 1\n"))
+                });
+                assert!(
+                    set,
+                    "{profile:?}: {} waits for {key}, which no file of its sets",
+                    s.host
+                );
+            }
+        }
+        // kubernetes: two settings on each of the four, and the VIP's bind on the three
+        // proxies; bare: only the proxies' bind.
+        let expected = if profile == Profile::Kubernetes {
+            11
+        } else {
+            3
+        };
+        assert_eq!(waited, expected, "{profile:?}");
+    }
+}

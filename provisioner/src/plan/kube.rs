@@ -92,14 +92,15 @@ fn base(model: &ClusterModel, node: &Node, files: &[render::File], p: &mut Plan)
         "grep -q '^overlay ' /proc/modules && grep -q '^br_netfilter ' /proc/modules",
         "modprobe overlay && modprobe br_netfilter",
     ));
-    p.add(Step::shell(
-        host,
-        "sysctl",
-        "test \"$(sysctl -n net.ipv4.ip_forward)\" = 1 && \
-         test \"$(sysctl -n net.bridge.bridge-nf-call-iptables)\" = 1 && \
-         test \"$(sysctl -n net.ipv4.ip_nonlocal_bind)\" = 1",
-        "sysctl --system",
-    ));
+    // ip_nonlocal_bind is set (render::SYSCTL_CONF) on proxy nodes only, where HAProxy binds
+    // the VIP: a worker-only host that waited for it would never finish (the seed's `andy`).
+    let mut sysctl = "test \"$(sysctl -n net.ipv4.ip_forward)\" = 1 && \
+         test \"$(sysctl -n net.bridge.bridge-nf-call-iptables)\" = 1"
+        .to_owned();
+    if node.proxy {
+        sysctl.push_str(" && test \"$(sysctl -n net.ipv4.ip_nonlocal_bind)\" = 1");
+    }
+    p.add(Step::shell(host, "sysctl", &sysctl, "sysctl --system"));
     p.add(service_after_config(
         host,
         "containerd",

@@ -58,20 +58,32 @@ pub fn haproxy_cfg(model: &ClusterModel) -> String {
         }
     };
     let api_port = api_backend_port(model);
-    section(&mut s, model, "api", h.api_port, health);
+    // keepalived's check that asks this node's HAProxy on localhost (the kubeadm HA guide's)
+    // needs a bind there: the VIP's alone would send it to whichever node holds the VIP.
+    let local = model.keepalived.check == VrrpCheck::LocalLbHealthz;
+    section(&mut s, model, "api", h.api_port, health, local);
     servers(&mut s, &api, api_port, server_opts);
-    section(&mut s, model, "ingress", h.ingress_port, None);
+    section(&mut s, model, "ingress", h.ingress_port, None, false);
     servers(&mut s, &ingress, h.ingress_backend_port, "check");
     s
 }
 
-/// A frontend on the VIP and the head of its backend.
-fn section(s: &mut String, model: &ClusterModel, name: &str, port: u16, health: Option<&str>) {
+/// A frontend on the VIP (and on localhost when `local`) and the head of its backend.
+fn section(
+    s: &mut String,
+    model: &ClusterModel,
+    name: &str,
+    port: u16,
+    health: Option<&str>,
+    local: bool,
+) {
+    let _ = write!(s, "\nfrontend {name}\n    bind {}:{port}\n", model.vip);
+    if local {
+        let _ = writeln!(s, "    bind 127.0.0.1:{port}");
+    }
     let _ = write!(
         s,
-        "\nfrontend {name}\n    bind {vip}:{port}\n    default_backend {name}\n\n\
-         backend {name}\n    balance roundrobin\n",
-        vip = model.vip
+        "    default_backend {name}\n\nbackend {name}\n    balance roundrobin\n"
     );
     if let Some(path) = health {
         let _ = writeln!(s, "    option httpchk GET {path}");

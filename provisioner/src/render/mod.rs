@@ -156,6 +156,26 @@ mod tests {
         assert!(bare.contains("option redispatch\n"));
     }
 
+    /// The optional local-LB check curls this node's HAProxy on localhost, so the API's
+    /// frontend listens there too, and only then (the ingress never).
+    #[test]
+    fn the_local_lb_check_has_a_local_bind_to_ask() {
+        for profile in [Profile::Kubernetes, Profile::Bare] {
+            let mut m = ClusterModel::seed(profile);
+            let port = m.haproxy.api_port;
+            let local = format!("    bind 127.0.0.1:{port}\n");
+            assert!(!haproxy_cfg(&m).contains("127.0.0.1"), "{profile:?}");
+            m.keepalived.check = crate::model::VrrpCheck::LocalLbHealthz;
+            let cfg = haproxy_cfg(&m);
+            let api = &cfg[cfg.find("frontend api\n").expect("api")..];
+            let api = &api[..api.find("\n\n").expect("end")];
+            assert!(api.contains(&local), "{cfg}");
+            assert_eq!(cfg.matches("127.0.0.1").count(), 1, "{cfg}");
+            let conf = keepalived_conf(&m, &m.nodes[0]);
+            assert!(conf.contains(&format!("://localhost:{port}/")), "{conf}");
+        }
+    }
+
     #[test]
     fn haproxy_http_health() {
         let mut m = ClusterModel::seed(Profile::Kubernetes);
