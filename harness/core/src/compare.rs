@@ -470,9 +470,8 @@ mod tests {
         }
     }
 
-    /// CI at eac9e99: isolate-node's API stalled 3.8 s 29 s after the cut (Ceph re-peering on
-    /// starved guests) where the simulation predicted 0.8 s; the lab had stalled 3.3 s before
-    /// the cut too. A lab that stalls on its own holds the fault's row one-sided.
+    /// A lab whose service stalls on its own (a whole probe deadline before the fault) holds
+    /// the fault's row one-sided: a longer gap under the fault cannot be told from its stalls.
     #[test]
     fn a_lab_that_stalled_before_the_fault_is_a_floor() {
         let stalled = |b: f64, m: f64, p: f64| Row {

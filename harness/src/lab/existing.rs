@@ -229,23 +229,6 @@ impl ExistingLab {
         self.run("disarm", &cmds)
     }
 
-    /// Every revert timer of hadrill on every node stopped (the end of a drill, `heal`).
-    fn disarm_timers(&mut self) {
-        self.armed.clear();
-        let cmds: Vec<Command> = self
-            .nodes
-            .model
-            .node_ids()
-            .map(|h| {
-                Command::optional(
-                    h,
-                    format!("systemctl stop '{REVERT_UNIT}-*.timer' 2>/dev/null; true"),
-                )
-            })
-            .collect();
-        let _ = self.run("disarm", &cmds);
-    }
-
     fn vip_holder(nodes: &Nodes) -> Result<Option<NodeId>, Error> {
         Ok(nodes.vip_on_interface())
     }
@@ -322,7 +305,19 @@ impl crate::lab::RealLab for ExistingLab {
     }
 
     fn disarm_all(&mut self) {
-        self.disarm_timers();
+        self.armed.clear();
+        let cmds: Vec<Command> = self
+            .nodes
+            .model
+            .node_ids()
+            .map(|h| {
+                Command::optional(
+                    h,
+                    format!("systemctl stop '{REVERT_UNIT}-*.timer' 2>/dev/null; true"),
+                )
+            })
+            .collect();
+        let _ = self.run("disarm", &cmds);
     }
 }
 

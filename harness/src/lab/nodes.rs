@@ -51,12 +51,18 @@ pub fn lab_err(e: impl std::fmt::Display) -> Error {
 /// partition), a release the track file's bonus, a start every restart drop-in of its node.
 fn undone_checks(undo: &FaultKind) -> &'static [&'static str] {
     match undo {
-        FaultKind::Heal => &["no netem qdisc", "no nftables table of a fault"],
-        FaultKind::ReleaseVip => &["move-vip track file at 0"],
-        FaultKind::StartService(_) => &["no restart drop-in of a fault"],
+        FaultKind::Heal => &[NO_QDISC, NO_FAULT_TABLE],
+        FaultKind::ReleaseVip => &[TRACK_AT_ZERO],
+        FaultKind::StartService(_) => &[NO_DROPIN],
         _ => &[],
     }
 }
+
+/// The names of [`post_checks_of`]'s checks that [`undone_checks`] picks.
+const NO_QDISC: &str = "no netem qdisc";
+const NO_FAULT_TABLE: &str = "no nftables table of a fault";
+const NO_DROPIN: &str = "no restart drop-in of a fault";
+const TRACK_AT_ZERO: &str = "move-vip track file at 0";
 
 /// The checks one node's answer to [`Nodes::leftovers`]'s script makes (lines `key value`).
 fn post_checks_of(node: &str, out: &str) -> Vec<PostCheck> {
@@ -80,18 +86,14 @@ fn post_checks_of(node: &str, out: &str) -> Vec<PostCheck> {
         .filter_map(|l| l.strip_prefix("unit "))
         .collect();
     vec![
-        zero("qdisc", "no netem qdisc", &|n| {
-            format!("{n} netem qdisc(s)")
-        }),
-        zero("nft", "no nftables table of a fault", &|n| {
+        zero("qdisc", NO_QDISC, &|n| format!("{n} netem qdisc(s)")),
+        zero("nft", NO_FAULT_TABLE, &|n| {
             format!("{n} hadrill_fault table(s)")
         }),
-        zero("dropin", "no restart drop-in of a fault", &|n| {
+        zero("dropin", NO_DROPIN, &|n| {
             format!("{n} hadrill-fault.conf drop-in(s)")
         }),
-        zero("track", "move-vip track file at 0", &|v| {
-            format!("it holds {v}")
-        }),
+        zero("track", TRACK_AT_ZERO, &|v| format!("it holds {v}")),
         zero("timers", "no revert timer armed", &|n| format!("{n} armed")),
         PostCheck {
             node: node.to_owned(),
