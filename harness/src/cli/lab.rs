@@ -133,14 +133,15 @@ fn up_containers(a: &UpArgs) -> Result<u8> {
 }
 
 /// The end of `up` on any lab: SSH on every node (the lab removed if not), then one line.
+/// The lab stays claimed until then: `up` killed while it waits shows in `status`.
 fn ready(
     a: &UpArgs,
     bar: &indicatif::ProgressBar,
     start: std::time::Instant,
-    made: Result<crate::lab::state::State, String>,
+    made: Result<(crate::lab::state::State, crate::lab::state::Claim), String>,
     what: impl Fn(&crate::lab::state::State) -> String,
 ) -> Result<u8> {
-    let state = match made {
+    let (state, claim) = match made {
         Ok(s) => s,
         Err(e) => {
             bar.finish_and_clear();
@@ -153,9 +154,11 @@ fn ready(
     let waited = rt.block_on(libvirt::wait_ssh(&model, &lab.known_hosts(), bar));
     bar.finish_and_clear();
     if let Err(e) = waited {
+        drop(claim);
         let _ = crate::lab::down(&crate::home(), &a.lab, &|_| {});
         bail!("up {}: {e} (the lab was removed)", a.lab);
     }
+    drop(claim);
     println!(
         "lab {}: {}, SSH ready after {:.0} s; VIP will be {}",
         a.lab,

@@ -30,7 +30,7 @@ use bollard::Docker;
 use crate::image;
 
 pub mod drive;
-use crate::lab::state::{check_name, choose_subnet, LabDir, Resource, State};
+use crate::lab::state::{check_name, choose_subnet, Claim, LabDir, Resource, State};
 
 /// The substrate's name in `lab.json`.
 pub const SUBSTRATE: &str = "containers";
@@ -189,8 +189,9 @@ pub async fn import(docker: &Docker, img: &image::Image) -> Result<String, Strin
     Ok(tag)
 }
 
-/// Makes a lab. On a failure after something was made, removes what was made.
-pub fn up(opts: &UpOptions, home: &Path, say: &dyn Fn(&str)) -> Result<State, String> {
+/// Makes a lab. On a failure after something was made, removes what was made. The lab's
+/// claim comes back with its state: the caller holds it until the nodes answer on SSH.
+pub fn up(opts: &UpOptions, home: &Path, say: &dyn Fn(&str)) -> Result<(State, Claim), String> {
     check(opts)?;
     let lab = LabDir::new(home, &opts.name);
     lab.must_be_new()?;
@@ -216,14 +217,14 @@ pub fn up(opts: &UpOptions, home: &Path, say: &dyn Fn(&str)) -> Result<State, St
     rt.block_on(names_free(&docker, &state))?;
     std::fs::create_dir_all(&lab.dir).map_err(|e| format!("{}: {e}", lab.dir.display()))?;
     lab.save(&state)?;
-    let _claim = lab.claim("hadrill up")?;
+    let claim = lab.claim("hadrill up")?;
     let made = rt.block_on(make(&docker, &lab, &mut state, &tag, say));
     if let Err(e) = made {
         say("up failed: removing what was made");
         let _ = crate::lab::down(home, &opts.name, say);
         return Err(e);
     }
-    Ok(state)
+    Ok((state, claim))
 }
 
 /// A runtime for dockerd's API calls.

@@ -18,7 +18,7 @@ use std::time::Duration;
 use virt::connect::Connect;
 use virt::sys;
 
-use super::state::{check_name, choose_subnet, LabDir, Resource, State};
+use super::state::{check_name, choose_subnet, Claim, LabDir, Resource, State};
 use crate::image::{self, Image};
 
 pub mod drive;
@@ -208,7 +208,9 @@ fn uid_gid() -> (u32, u32) {
 pub use crate::lab::state::node_address;
 
 /// Makes a lab. On a failure after something was made, removes what was made.
-pub fn up(opts: &UpOptions, home: &Path, say: &dyn Fn(&str)) -> Result<State, String> {
+/// The lab's claim comes back with its state: the caller holds it until the nodes answer on
+/// SSH, so a `kill -9` while it waits still shows in `status` as an `up` that did not finish.
+pub fn up(opts: &UpOptions, home: &Path, say: &dyn Fn(&str)) -> Result<(State, Claim), String> {
     check(opts)?;
     let lab = LabDir::new(home, &opts.name);
     lab.must_be_new()?;
@@ -238,14 +240,14 @@ pub fn up(opts: &UpOptions, home: &Path, say: &dyn Fn(&str)) -> Result<State, St
         resources: Vec::new(),
     };
     lab.save(&state)?;
-    let _claim = lab.claim("hadrill up")?;
+    let claim = lab.claim("hadrill up")?;
     let made = make(opts, &lab, &mut state, &conn, &boot, say);
     if let Err(e) = made {
         say("up failed: removing what was made");
         let _ = crate::lab::down(home, &opts.name, say);
         return Err(e);
     }
-    Ok(state)
+    Ok((state, claim))
 }
 
 fn boot_kernel(boot: &Boot) -> Option<PathBuf> {
