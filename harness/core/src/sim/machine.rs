@@ -6,7 +6,7 @@ use std::time::Duration;
 use provisioner::model::{NodeId, Profile};
 
 use super::lb::ServerCheck;
-use super::{any_of, Error, Sim, Vrrp};
+use super::{any_of, Error, Sim};
 use crate::scenario::{Daemon, Direction, FaultKind};
 
 /// The machines' timers.
@@ -60,10 +60,7 @@ impl Sim {
             FaultKind::Cut(Direction::Outbound) => self.nodes[k].cut_out = true,
             FaultKind::LinkDown => {
                 self.nodes[k].link = false;
-                if self.keepalived.nodes[k].state != Vrrp::Off {
-                    self.keepalived.nodes[k].state = Vrrp::Fault;
-                    self.keepalived.nodes[k].gen += 1;
-                }
+                self.keepalived.link_lost(node);
             }
             FaultKind::LinkUp => self.link_up(node),
             FaultKind::Heal => {
@@ -82,12 +79,10 @@ impl Sim {
             FaultKind::KillService(d, sig) => self.stop(node, *d, sig.clean()),
             FaultKind::StartService(d) => self.start_daemon(node, *d),
             FaultKind::MoveVip => {
-                for v in &mut self.keepalived.nodes {
-                    v.prio_bonus = 0;
-                }
-                self.keepalived.nodes[k].prio_bonus = self.model.keepalived.move_vip_bonus;
+                let bonus = self.model.keepalived.move_vip_bonus;
+                self.keepalived.track_file(node, Some(bonus));
             }
-            FaultKind::ReleaseVip => self.keepalived.nodes[k].prio_bonus = 0,
+            FaultKind::ReleaseVip => self.keepalived.track_file(node, None),
             FaultKind::Drain => {
                 self.nodes[k].cordoned = true;
                 self.evict();
@@ -163,32 +158,17 @@ impl Sim {
         n.link = true;
         let booted = n.powered && now >= n.up_at;
         let runs = booted && !n.stopped.contains(&Daemon::Keepalived);
-        let v = &mut self.keepalived.nodes[i.index()];
-        if v.state == Vrrp::Fault && runs {
-            v.state = Vrrp::Backup;
-            self.arm_master_down(i);
-        }
+        let (keepalived, mut cx) = self.keepalived();
+        keepalived.link_back(i, runs, &mut cx);
     }
 
     pub(super) fn power_off(&mut self, i: NodeId, clean: bool) {
-        let was_master = self.keepalived.nodes[i.index()].state == Vrrp::Master;
-        if clean && was_master {
-            // keepalived stopping cleanly sends priority 0: backups take over after their skew.
-            for j in self.vrrp_peers(i) {
-                if self.connected(i, j) {
-                    self.receive_advert(j, i, 0);
-                }
-            }
-        }
+        let (keepalived, mut cx) = self.keepalived();
+        keepalived.leaving(i, clean, &mut cx);
         let n = &mut self.nodes[i.index()];
         n.powered = false;
         n.life += 1;
-        let v = &mut self.keepalived.nodes[i.index()];
-        if v.state != Vrrp::Off {
-            v.state = Vrrp::Fault;
-        }
-        v.gen += 1;
-        v.stale_vip = false;
+        self.keepalived.powered_off(i);
         self.etcd.members[i.index()].gen += 1;
     }
 
@@ -212,17 +192,8 @@ impl Sim {
             *c = ServerCheck::UP;
         }
         if self.model.node(i).proxy {
-            self.keepalived.nodes[i.index()].state = Vrrp::Backup;
-            if self.model.node(i).vrrp_initial_master {
-                // `state MASTER` claims the VIP after one advert interval unless it hears better.
-                // (The skew of priority 255, 1/256 s, as RFC 3768 counts it.)
-                let skew_255 =
-                    self.model.vrrp_master_down(255) - 3 * self.model.keepalived.advert_int;
-                let d = self.model.keepalived.advert_int + skew_255;
-                self.arm_timer(i, d);
-            } else {
-                self.arm_master_down(i);
-            }
+            let (keepalived, mut cx) = self.keepalived();
+            keepalived.booted(i, &mut cx);
         }
         self.etcd_changed(None);
         self.ceph_changed(false);
@@ -230,36 +201,25 @@ impl Sim {
 
     /// A daemon stops: `clean` when its own shutdown runs (SIGTERM), not when it is killed.
     pub(super) fn stop(&mut self, i: NodeId, d: Daemon, clean: bool) {
-        let was_master = self.keepalived.nodes[i.index()].state == Vrrp::Master;
-        if d == Daemon::Keepalived && clean && was_master && self.alive(i) {
-            // keepalived stopping cleanly sends priority 0 and removes the VIP: backups take
-            // over after their skew.
-            for j in self.vrrp_peers(i) {
-                if self.connected(i, j) {
-                    self.receive_advert(j, i, 0);
-                }
-            }
+        if d == Daemon::Keepalived && self.alive(i) {
+            // keepalived stopping cleanly sends priority 0 and removes the VIP.
+            let (keepalived, mut cx) = self.keepalived();
+            keepalived.leaving(i, clean, &mut cx);
         }
         let n = &mut self.nodes[i.index()];
         if !n.stopped.contains(&d) {
             n.stopped.push(d);
         }
-        let v = &mut self.keepalived.nodes[i.index()];
-        if d == Daemon::Keepalived && v.state != Vrrp::Off {
-            // SIGKILL cleans nothing up: the VIP stays on the interface.
-            v.stale_vip = was_master && !clean;
-            v.state = Vrrp::Fault;
-            v.gen += 1;
+        if d == Daemon::Keepalived {
+            self.keepalived.stopped(i, clean);
         }
     }
 
     pub(super) fn start_daemon(&mut self, i: NodeId, d: Daemon) {
         self.nodes[i.index()].stopped.retain(|&s| s != d);
         if d == Daemon::Keepalived && self.alive(i) && self.model.node(i).proxy {
-            let v = &mut self.keepalived.nodes[i.index()];
-            v.stale_vip = false;
-            v.state = Vrrp::Backup;
-            self.arm_master_down(i);
+            let (keepalived, mut cx) = self.keepalived();
+            keepalived.started(i, &mut cx);
         }
     }
 

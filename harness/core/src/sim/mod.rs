@@ -8,8 +8,11 @@
 //! (the probes: `Client`), `check` (the safety properties, from raw state apart from the
 //! request paths: `Checker`) and `live` (liveness after every heal: `Liveness`). [`Sim`]
 //! owns one of each and routes each component's own timers to it (`Event::Vrrp(vrrp::Event)`,
-//! …); the handlers are still methods of `Sim`, so a component reads another's state through
-//! it. Components follow the real protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
+//! …). keepalived owns its handlers and its random stream: `Keepalived::on` gets a [`Cx`] (the
+//! model, the wire, the queue, the client's neighbour entry) and reads no other component;
+//! what it needs of one (its check script's answer, from HAProxy) comes with the event. The
+//! other components' handlers are still methods of `Sim`, so they read each other's state
+//! through it. Components follow the real protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
 //! with priority skew, HAProxy health checks (refused vs silent), etcd leader election and
 //! quorum (with pre-vote off, etcd 3.4's default, an isolated member disrupts on heal, and its
 //! log, behind, cannot win: its campaigns only restart the others' timers), kube-apiserver on
@@ -128,6 +131,47 @@ impl NodeState {
     }
 }
 
+/// What a component's handlers may use beside their own state: the model, the wire now, the
+/// client's neighbour entry (a GARP moves it), the network's loss stream, and the queue for
+/// their timers. [`Sim`] lends it with the component (`Sim::keepalived`), so a component
+/// owns its handlers and reads no other component's state.
+struct Cx<'a> {
+    model: &'a ClusterModel,
+    wire: net::Wire<'a>,
+    broken: Option<Broken>,
+    neighbour: &'a mut net::Neighbour,
+    net_rng: &'a mut rand_chacha::ChaCha8Rng,
+    queue: &'a mut Queue,
+    stopped: &'a mut Option<Error>,
+}
+
+impl Cx<'_> {
+    fn now(&self) -> Duration {
+        self.wire.now
+    }
+
+    /// A timer `delay` from now (as [`Sim::at`]).
+    fn at(&mut self, delay: Duration, ev: impl Into<Event>) {
+        push(self.queue, self.stopped, self.wire.now + delay, ev.into());
+    }
+
+    /// Whether netem on `i`'s egress drops this packet.
+    fn lost(&mut self, i: NodeId) -> bool {
+        net::lost(self.net_rng, &self.wire.nodes[i.index()])
+    }
+
+    fn is_broken(&self, rule: Broken) -> bool {
+        self.broken == Some(rule)
+    }
+}
+
+/// Queues a timer; a full queue stops the simulation (the first limit reached is kept).
+fn push(queue: &mut Queue, stopped: &mut Option<Error>, at: Duration, ev: Event) {
+    if let Err(e) = queue.push(at, ev) {
+        stopped.get_or_insert(e);
+    }
+}
+
 /// The simulated cluster.
 pub struct Sim {
     model: ClusterModel,
@@ -195,7 +239,7 @@ impl Sim {
             queue: Queue::new(),
             stopped: None,
             neighbour: net::Neighbour::default(),
-            keepalived: vrrp::Keepalived::new(n),
+            keepalived: vrrp::Keepalived::new(n, rng::stream(seed, rng::VRRP)),
             lb,
             etcd: etcd::Etcd::new(etcd_leader, n),
             ceph,
@@ -213,30 +257,18 @@ impl Sim {
 
     fn start(&mut self) {
         let ids: Vec<NodeId> = self.model.node_ids().collect();
-        let master = ids
+        let proxies: Vec<NodeId> = ids
             .iter()
             .copied()
             .filter(|&i| self.model.node(i).proxy)
-            .max_by_key(|&i| (self.priority(i), Reverse(i)));
-        for &i in &ids {
-            if !self.model.node(i).proxy {
-                self.keepalived.nodes[i.index()].state = Vrrp::Off;
-                continue;
-            }
-            if Some(i) == master {
-                // keepalived took over at some moment before the drill: a random advert phase.
-                let v = &mut self.keepalived.nodes[i.index()];
-                v.state = Vrrp::Master;
-                v.gen += 1;
-                let g = v.gen;
-                self.garp(i);
-                let phase = jitter(&mut self.rngs.vrrp, self.model.keepalived.advert_int);
-                self.at(phase, vrrp::Event::Advert(i, g));
-            } else {
-                self.arm_master_down(i);
-            }
-            let off = jitter(&mut self.rngs.vrrp, self.model.keepalived.check_interval);
-            self.at(off, vrrp::Event::Script(i));
+            .collect();
+        let master = proxies
+            .iter()
+            .copied()
+            .max_by_key(|&i| (self.keepalived.priority(i, &self.model), Reverse(i)));
+        let (keepalived, mut cx) = self.keepalived();
+        keepalived.start(master, &mut cx);
+        for &i in &proxies {
             for srv in ids.clone() {
                 for fe in 0..2 {
                     let off = jitter(&mut self.rngs.lb, self.model.haproxy.check_inter);
@@ -259,9 +291,38 @@ impl Sim {
     /// Sets a timer `delay` from now. A full queue stops the simulation: the timer is dropped
     /// and the next [`Sim::run_until`] or [`Sim::inject`] returns the limit's error.
     fn at(&mut self, delay: Duration, ev: impl Into<Event>) {
-        if let Err(e) = self.queue.push(self.now + delay, ev.into()) {
-            self.stopped.get_or_insert(e);
-        }
+        push(
+            &mut self.queue,
+            &mut self.stopped,
+            self.now + delay,
+            ev.into(),
+        );
+    }
+
+    /// keepalived and what its handlers may use of the rest of the world.
+    fn keepalived(&mut self) -> (&mut vrrp::Keepalived, Cx<'_>) {
+        let Sim {
+            keepalived,
+            model,
+            now,
+            nodes,
+            queue,
+            stopped,
+            rngs,
+            neighbour,
+            broken,
+            ..
+        } = self;
+        let cx = Cx {
+            model,
+            wire: net::Wire { nodes, now: *now },
+            broken: *broken,
+            neighbour,
+            net_rng: &mut rngs.net,
+            queue,
+            stopped,
+        };
+        (keepalived, cx)
     }
 
     /// The limit this simulation reached, as an error (Ok while it runs).
@@ -343,7 +404,12 @@ impl Sim {
             }
         }
         match ev {
-            Event::Vrrp(e) => self.vrrp_event(e),
+            Event::Vrrp(e) => {
+                // The check script asks HAProxy (`lb`): what it finds comes with the event.
+                let check_ok = matches!(e, vrrp::Event::Script(i) if self.vrrp_check(i));
+                let (keepalived, mut cx) = self.keepalived();
+                keepalived.on(e, check_ok, &mut cx);
+            }
             Event::Lb(e) => self.lb_event(e),
             Event::Etcd(e) => self.etcd_event(e),
             Event::Ceph(e) => self.ceph_event(e),

@@ -8,7 +8,7 @@ use provisioner::model::NodeId;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Sim, Vrrp};
+use super::{NodeState, Sim, Vrrp};
 use crate::scenario::Daemon;
 
 /// The client's neighbour (ARP) entry for the VIP.
@@ -22,7 +22,16 @@ pub(super) struct Neighbour {
     pub(super) resolve_at: Option<Duration>,
 }
 
-impl Sim {
+/// What a component may know of the wire: each node's raw state at `now`. [`Sim`] answers
+/// through it, and so does a component's context ([`super::Cx`]).
+#[derive(Clone, Copy)]
+pub(super) struct Wire<'a> {
+    pub(super) nodes: &'a [NodeState],
+    pub(super) now: Duration,
+}
+
+impl Wire<'_> {
+    /// Powered, not paused, booted.
     pub(super) fn alive(&self, i: NodeId) -> bool {
         let n = &self.nodes[i.index()];
         n.powered && n.paused_since.is_none() && self.now >= n.up_at
@@ -53,13 +62,44 @@ impl Sim {
         a == b && self.alive(a) || self.on_net(a) && self.on_net(b)
     }
 
+    /// The daemon's node is alive and the daemon not stopped.
     pub(super) fn running(&self, i: NodeId, d: Daemon) -> bool {
         self.alive(i) && !self.nodes[i.index()].stopped.contains(&d)
     }
+}
 
-    pub(super) fn lost(&mut self, i: NodeId) -> bool {
-        let loss = self.nodes[i.index()].loss;
-        loss > 0.0 && self.rngs.net.random::<f64>() < loss
+/// Whether netem on the node's egress drops one packet (a draw only on a lossy link).
+pub(super) fn lost(rng: &mut ChaCha8Rng, node: &NodeState) -> bool {
+    node.loss > 0.0 && rng.random::<f64>() < node.loss
+}
+
+impl Sim {
+    /// The wire now.
+    pub(super) fn wire(&self) -> Wire<'_> {
+        Wire {
+            nodes: &self.nodes,
+            now: self.now,
+        }
+    }
+
+    pub(super) fn alive(&self, i: NodeId) -> bool {
+        self.wire().alive(i)
+    }
+
+    pub(super) fn on_link(&self, i: NodeId) -> bool {
+        self.wire().on_link(i)
+    }
+
+    pub(super) fn on_net(&self, i: NodeId) -> bool {
+        self.wire().on_net(i)
+    }
+
+    pub(super) fn connected(&self, a: NodeId, b: NodeId) -> bool {
+        self.wire().connected(a, b)
+    }
+
+    pub(super) fn running(&self, i: NodeId, d: Daemon) -> bool {
+        self.wire().running(i, d)
     }
 
     /// Whether node `i` holds the VIP (as VRRP master or a stale copy) and is on the network.

@@ -5,14 +5,23 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// One generator per component. Stream numbers are fixed: renumbering one changes every
-/// figure drawn from it.
+/// keepalived's stream, which it owns (`vrrp::Keepalived`): advert and check-script phases,
+/// timer slack, advert transit, GARP lag.
+pub(super) const VRRP: u64 = 2;
+
+/// Stream `n` of `seed`.
+pub(super) fn stream(seed: u64, n: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(n);
+    rng
+}
+
+/// One generator per component that does not own its own yet (keepalived does: [`VRRP`]).
+/// Stream numbers are fixed: renumbering one changes every figure drawn from it.
 pub(super) struct Rngs {
     /// Answer times: what the machines add to each probe's answer, one stream per service
     /// (API 1, ingress 10, Ceph 11), so that one service's outcome never moves another's.
     pub(super) answers: [ChaCha8Rng; 3],
-    /// keepalived: advert and check-script phases (2).
-    pub(super) vrrp: ChaCha8Rng,
     /// HAProxy: health-check phases (3).
     pub(super) lb: ChaCha8Rng,
     /// etcd: randomised election timeouts, disruption delays (4).
@@ -37,14 +46,9 @@ pub(super) struct Rngs {
 impl Rngs {
     /// Every stream of `seed`.
     pub(super) fn new(seed: u64) -> Rngs {
-        let stream = |n: u64| {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            rng.set_stream(n);
-            rng
-        };
+        let stream = |n: u64| stream(seed, n);
         Rngs {
             answers: [stream(1), stream(10), stream(11)],
-            vrrp: stream(2),
             lb: stream(3),
             etcd: stream(4),
             ceph: stream(5),

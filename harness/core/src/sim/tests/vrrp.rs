@@ -16,13 +16,19 @@ fn holder_gone(m: ClusterModel, disarmed: &[NodeId]) -> (Sim, Record) {
     (sim, rec)
 }
 
+/// keepalived on `i` takes over now, its master-down timer or not.
+fn become_master(sim: &mut Sim, i: NodeId) {
+    let (keepalived, mut cx) = sim.keepalived();
+    keepalived.become_master(i, &mut cx);
+}
+
 #[test]
 fn a_backup_stays_backup_on_an_advert_of_its_own_priority_from_a_lower_address() {
     // keepalived (RFC 3768: "greater than or equal") accepts it; only a master compares the
     // addresses. node-2 (.12) takes over at once, before node-3's (.13, the same priority)
     // master-down timer runs out: node-3 must stay a backup, not take over and win.
     let (mut sim, mut rec) = holder_gone(ClusterModel::seed(Profile::Bare), &[NodeId(1)]);
-    sim.become_master(NodeId(1));
+    become_master(&mut sim, NodeId(1));
     sim.run_until(Duration::from_secs(20), &mut rec).unwrap();
     assert_eq!(sim.vrrp_masters(), vec![NodeId(1)]);
 }
@@ -40,8 +46,8 @@ fn clients_left_on_a_backup_that_stepped_down_wait_for_the_second_garp_burst() {
     // Late enough that HAProxy has marked the dead node's servers DOWN.
     sim.run_until(Duration::from_secs(40), &mut rec).unwrap();
     let t0 = sim.now;
-    sim.become_master(NodeId(1));
-    sim.become_master(NodeId(2));
+    become_master(&mut sim, NodeId(1));
+    become_master(&mut sim, NodeId(2));
     sim.run_until(t0 + Duration::from_millis(100), &mut rec)
         .unwrap();
     assert_eq!(
