@@ -363,6 +363,7 @@ async fn partition_drill(docker: &Docker, home: &Path, name: &str) -> std::proce
         .args(["drill", "--lab", name, "--out"])
         .arg(home.join("partition"))
         .arg(&file)
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("drill");
     for _ in 0..600 {
@@ -380,9 +381,9 @@ async fn partition_drill(docker: &Docker, home: &Path, name: &str) -> std::proce
 const PARTITION: &str =
     "nft list table inet hadrill_fault >/dev/null && nft list table arp hadrill_fault >/dev/null";
 
-/// Ctrl-C in the middle of a drill: the partition is undone and the drill exits 130; then a
-/// drill killed outright (SIGKILL) with its partition in force, which `status` names and the
-/// final `down` must still clean up.
+/// Ctrl-C in the middle of a drill: the partition is undone, said and checked, and the drill
+/// exits 130; then a drill killed outright (SIGKILL) with its partition in force, which
+/// `status` names and the final `down` must still clean up.
 async fn interrupted_and_killed_drills(docker: &Docker, home: &Path, name: &str) {
     let child = partition_drill(docker, home, name).await;
     let pid = child.id().to_string();
@@ -401,6 +402,13 @@ async fn interrupted_and_killed_drills(docker: &Docker, home: &Path, name: &str)
         0,
         "healed at Ctrl-C"
     );
+    // It says what it undid, and checked the nodes once after.
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("interrupted: heal node-3 (undoing a fault in force)"),
+        "{said}"
+    );
+    assert!(said.contains("checks of the nodes hold"), "{said}");
     let ledger = home.join("labs").join(name).join("faults.json");
     let left = std::fs::read_to_string(&ledger).unwrap_or_default();
     assert!(!left.contains("isolate"), "ledger: {left}");

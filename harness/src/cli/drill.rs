@@ -241,13 +241,17 @@ fn on_lab<T>(
             Ok(()) => {
                 let ledger = dl.ledger_file();
                 let mut report = run_drill::run(dl, s, Some(&ledger));
-                if !is_interrupted(report.error.as_deref()) {
-                    // A drill that left something behind did not pass, whatever it measured
-                    // (the checks right after each undo come first).
-                    report.post_checks.extend(dl.verify_healed());
-                    if report.post_checks.iter().any(|c| !c.ok) {
-                        report.outcome = report.outcome.max(Outcome::Failed);
-                    }
+                let stopped = is_interrupted(report.error.as_deref());
+                // A drill that left something behind did not pass, whatever it measured
+                // (the checks right after each undo come first). Interrupted, one round of
+                // them (no waiting): what Ctrl-C undid is said, and checked.
+                let healed = dl.verify_healed();
+                if stopped {
+                    eprint!("{}", interrupted_cleanup(&report, &healed));
+                }
+                report.post_checks.extend(healed);
+                if report.post_checks.iter().any(|c| !c.ok) {
+                    report.outcome = report.outcome.max(Outcome::Failed);
                 }
                 report
             }
@@ -263,6 +267,35 @@ fn on_lab<T>(
         }
     }
     kept
+}
+
+/// What an interrupted drill undid on its way out (its clean-up marks), and each check of
+/// the nodes after it that did not hold: the lines Ctrl-C prints.
+fn interrupted_cleanup(report: &ScenarioReport, checks: &[crate::report::PostCheck]) -> String {
+    let mut out = String::new();
+    for m in report
+        .record
+        .marks
+        .iter()
+        .filter(|m| m.label.ends_with("(cleanup)"))
+    {
+        let what = m.label.trim_end_matches("(cleanup)").trim_end();
+        out += &format!("hadrill: interrupted: {what} (undoing a fault in force)\n");
+    }
+    let failed: Vec<_> = checks.iter().filter(|c| !c.ok).collect();
+    if failed.is_empty() {
+        out += &format!(
+            "hadrill: interrupted: {} checks of the nodes hold\n",
+            checks.len()
+        );
+    }
+    for c in failed {
+        out += &format!(
+            "hadrill: interrupted: {} {}: does not hold: {}\n",
+            c.node, c.check, c.detail
+        );
+    }
+    out
 }
 
 fn is_interrupted(error: Option<&str>) -> bool {
