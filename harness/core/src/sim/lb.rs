@@ -8,7 +8,8 @@ use provisioner::model::{LbCheck, NodeId, Profile};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Broken, Sim};
+use super::rng::jitter;
+use super::{Broken, Cx, Sim};
 use crate::scenario::Daemon;
 
 /// HAProxy's timers.
@@ -25,6 +26,20 @@ pub(super) enum Event {
 pub(super) struct Lb {
     /// One per node, by index.
     pub(super) proxies: Vec<Proxy>,
+    /// Round-robin starts and check phases: HAProxy's stream alone.
+    rng: ChaCha8Rng,
+}
+
+/// What one health check finds when it runs ([`Sim::lb_answer`]: the server's node and
+/// daemon, and for the API's HTTP check, etcd).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Answer {
+    /// This HAProxy does not run: no check, the next one at its interval.
+    Off,
+    /// No answer: the check fails at its timeout.
+    Silent,
+    /// Refused, or answered (healthy or not): the check's result now.
+    Now(bool),
 }
 
 /// One HAProxy.
@@ -65,7 +80,7 @@ impl Lb {
     /// the VIP for a while. Starting every backup at the first server instead made the first
     /// requests after a takeover go to a dead first node every time (kill-vip-holder: the API
     /// gap 0.8 s longer than the ingress's in every seed; the lab's runs mostly within 0.2 s).
-    pub(super) fn new(nodes: usize, rng: &mut ChaCha8Rng) -> Lb {
+    pub(super) fn new(nodes: usize, mut rng: ChaCha8Rng) -> Lb {
         let proxies = (0..nodes)
             .map(|_| Proxy {
                 checks: [vec![ServerCheck::UP; nodes], vec![ServerCheck::UP; nodes]],
@@ -75,19 +90,86 @@ impl Lb {
                 ],
             })
             .collect();
-        Lb { proxies }
+        Lb { proxies, rng }
+    }
+
+    /// Each proxy's checks of every server, each at a random phase of its interval.
+    pub(super) fn start(&mut self, proxies: &[NodeId], cx: &mut Cx<'_>) {
+        for &on in proxies {
+            for srv in cx.model.node_ids() {
+                for fe in 0..2 {
+                    let off = jitter(&mut self.rng, cx.model.haproxy.check_inter);
+                    cx.at(off, Event::Check { on, fe, srv });
+                }
+            }
+        }
+    }
+
+    /// HAProxy's timers. `answer` is what a `Check` finds now.
+    pub(super) fn on(&mut self, ev: Event, answer: Answer, cx: &mut Cx<'_>) {
+        let h = &cx.model.haproxy;
+        let (inter, wait) = (h.check_inter, h.timeout_check.unwrap_or(h.check_inter));
+        match (ev, answer) {
+            (Event::Check { on, fe, srv }, Answer::Silent) => {
+                cx.at(wait, Event::Silent { on, fe, srv });
+            }
+            (Event::Check { on, fe, srv }, Answer::Now(ok)) => {
+                self.result(on, fe, srv, ok, cx);
+                cx.at(inter, Event::Check { on, fe, srv });
+            }
+            (Event::Check { on, fe, srv }, Answer::Off) => {
+                cx.at(inter, Event::Check { on, fe, srv })
+            }
+            (Event::Silent { on, fe, srv }, _) => {
+                self.result(on, fe, srv, false, cx);
+                cx.at(inter, Event::Check { on, fe, srv });
+            }
+        }
+    }
+
+    /// One check's result, counted towards `fall` and `rise`.
+    fn result(&mut self, on: NodeId, fe: u8, srv: NodeId, ok: bool, cx: &Cx<'_>) {
+        let (fall, rise) = (cx.model.haproxy.check_fall, cx.model.haproxy.check_rise);
+        let broken = cx.is_broken(Broken::LbNeverRises);
+        let c = &mut self.proxies[on.index()].checks[usize::from(fe)][srv.index()];
+        if ok {
+            c.fails = 0;
+            c.oks += 1;
+            if c.oks >= rise && !broken {
+                c.up = true;
+            }
+        } else {
+            c.oks = 0;
+            c.fails += 1;
+            if c.fails >= fall {
+                c.up = false;
+            }
+        }
+    }
+
+    /// `i`'s HAProxy started afresh: it starts with every server UP (no state file).
+    pub(super) fn restarted(&mut self, i: NodeId) {
+        for c in self.proxies[i.index()].checks.iter_mut().flatten() {
+            *c = ServerCheck::UP;
+        }
     }
 }
 
 impl Sim {
-    /// HAProxy's timers.
-    pub(super) fn lb_event(&mut self, ev: Event) {
-        match ev {
-            Event::Check { on, fe, srv } => self.lb_check(on, fe, srv),
-            Event::Silent { on, fe, srv } => {
-                self.lb_result(on, fe, srv, false);
-                self.at(self.model.haproxy.check_inter, Event::Check { on, fe, srv });
-            }
+    /// What `on`'s health check of `srv` for frontend `fe` finds now: the API's HTTP check
+    /// asks etcd (`api_member`), a TCP check only the port.
+    pub(super) fn lb_answer(&self, on: NodeId, fe: u8, srv: NodeId) -> Answer {
+        if !self.running(on, Daemon::Haproxy) {
+            return Answer::Off;
+        }
+        match self.backend(on, fe, srv) {
+            Backend::Silent => Answer::Silent,
+            Backend::Refused => Answer::Now(false),
+            Backend::Open => Answer::Now(
+                fe != 0
+                    || self.model.haproxy.api_check == LbCheck::Tcp
+                    || self.api_member(srv).is_ok(),
+            ),
         }
     }
 
@@ -107,52 +189,6 @@ impl Sim {
         Backend::Open
     }
 
-    pub(super) fn lb_check(&mut self, on: NodeId, fe: u8, srv: NodeId) {
-        if !self.running(on, Daemon::Haproxy) {
-            self.at(self.model.haproxy.check_inter, Event::Check { on, fe, srv });
-            return;
-        }
-        let ok = match self.backend(on, fe, srv) {
-            Backend::Silent => {
-                let wait = self
-                    .model
-                    .haproxy
-                    .timeout_check
-                    .unwrap_or(self.model.haproxy.check_inter);
-                self.at(wait, Event::Silent { on, fe, srv });
-                return;
-            }
-            Backend::Refused => false,
-            Backend::Open => {
-                fe != 0
-                    || self.model.haproxy.api_check == LbCheck::Tcp
-                    || self.api_member(srv).is_ok()
-            }
-        };
-        self.lb_result(on, fe, srv, ok);
-        self.at(self.model.haproxy.check_inter, Event::Check { on, fe, srv });
-    }
-
-    pub(super) fn lb_result(&mut self, on: NodeId, fe: u8, srv: NodeId, ok: bool) {
-        let (fall, rise) = (self.model.haproxy.check_fall, self.model.haproxy.check_rise);
-        let broken = self.is_broken(Broken::LbNeverRises);
-        let c = &mut self.lb.proxies[on.index()].checks[usize::from(fe)][srv.index()];
-        if ok {
-            c.fails = 0;
-            c.oks += 1;
-            if c.oks >= rise && !broken {
-                c.up = true;
-            }
-        } else {
-            c.oks = 0;
-            c.fails += 1;
-            if c.fails >= fall {
-                c.up = false;
-            }
-        }
-    }
-
-    /// The API as a client of node `on`'s HAProxy would get it (server picked round-robin).
     /// Whether `on`'s HAProxy sends frontend `fe`'s new connections to `srv`: UP by its checks
     /// and, in the bare profile, not drained (a drained node's servers are in maintenance).
     pub(super) fn in_rotation(&self, on: NodeId, fe: usize, srv: NodeId) -> bool {

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use provisioner::model::{NodeId, Profile};
 
-use super::lb::ServerCheck;
 use super::{any_of, Error, Sim};
 use crate::scenario::{Daemon, Direction, FaultKind};
 
@@ -188,9 +187,7 @@ impl Sim {
 
     pub(super) fn booted(&mut self, i: NodeId) {
         // HAProxy starts with every server UP (no state file).
-        for c in self.lb.proxies[i.index()].checks.iter_mut().flatten() {
-            *c = ServerCheck::UP;
-        }
+        self.lb.restarted(i);
         if self.model.node(i).proxy {
             let (keepalived, mut cx) = self.keepalived();
             keepalived.booted(i, &mut cx);

@@ -8,9 +8,10 @@
 //! (the probes: `Client`), `check` (the safety properties, from raw state apart from the
 //! request paths: `Checker`) and `live` (liveness after every heal: `Liveness`). [`Sim`]
 //! owns one of each and routes each component's own timers to it (`Event::Vrrp(vrrp::Event)`,
-//! …). keepalived owns its handlers and its random stream: `Keepalived::on` gets a [`Cx`] (the
-//! model, the wire, the queue, the client's neighbour entry) and reads no other component;
-//! what it needs of one (its check script's answer, from HAProxy) comes with the event. The
+//! …). keepalived and HAProxy own their handlers and their random streams: `Keepalived::on`
+//! and `Lb::on` get a [`Cx`] (the model, the wire, the queue, the client's neighbour entry)
+//! and read no other component; what they need of one comes with the event (the check
+//! script's answer, from HAProxy; a health check's, from the server's daemon and etcd). The
 //! other components' handlers are still methods of `Sim`, so they read each other's state
 //! through it. Components follow the real protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
 //! with priority skew, HAProxy health checks (refused vs silent), etcd leader election and
@@ -165,6 +166,34 @@ impl Cx<'_> {
     }
 }
 
+/// A component of a [`Sim`] and the [`Cx`] its handlers get, borrowed apart from it.
+macro_rules! lend {
+    ($sim:expr, $component:ident) => {{
+        let Sim {
+            $component,
+            model,
+            now,
+            nodes,
+            queue,
+            stopped,
+            rngs,
+            neighbour,
+            broken,
+            ..
+        } = $sim;
+        let cx = Cx {
+            model,
+            wire: net::Wire { nodes, now: *now },
+            broken: *broken,
+            neighbour,
+            net_rng: &mut rngs.net,
+            queue,
+            stopped,
+        };
+        ($component, cx)
+    }};
+}
+
 /// Queues a timer; a full queue stops the simulation (the first limit reached is kept).
 fn push(queue: &mut Queue, stopped: &mut Option<Error>, at: Duration, ev: Event) {
     if let Err(e) = queue.push(at, ev) {
@@ -230,7 +259,7 @@ impl Sim {
         };
         let mut rngs = Rngs::new(seed);
         let ceph = ceph::Ceph::new(&model, &mut rngs.ceph);
-        let lb = lb::Lb::new(n, &mut rngs.lb);
+        let lb = lb::Lb::new(n, rng::stream(seed, rng::LB));
         let etcd_leader = model.node_ids().find(|&i| model.node(i).control_plane);
         let mut sim = Sim {
             nodes: vec![node; n],
@@ -268,14 +297,8 @@ impl Sim {
             .max_by_key(|&i| (self.keepalived.priority(i, &self.model), Reverse(i)));
         let (keepalived, mut cx) = self.keepalived();
         keepalived.start(master, &mut cx);
-        for &i in &proxies {
-            for srv in ids.clone() {
-                for fe in 0..2 {
-                    let off = jitter(&mut self.rngs.lb, self.model.haproxy.check_inter);
-                    self.at(off, lb::Event::Check { on: i, fe, srv });
-                }
-            }
-        }
+        let (lb, mut cx) = self.lb();
+        lb.start(&proxies, &mut cx);
         if self.model.profile == Profile::Kubernetes {
             for &i in &ids {
                 let off = jitter(&mut self.rngs.kube, self.model.kube.kubelet_lease_renew);
@@ -301,28 +324,12 @@ impl Sim {
 
     /// keepalived and what its handlers may use of the rest of the world.
     fn keepalived(&mut self) -> (&mut vrrp::Keepalived, Cx<'_>) {
-        let Sim {
-            keepalived,
-            model,
-            now,
-            nodes,
-            queue,
-            stopped,
-            rngs,
-            neighbour,
-            broken,
-            ..
-        } = self;
-        let cx = Cx {
-            model,
-            wire: net::Wire { nodes, now: *now },
-            broken: *broken,
-            neighbour,
-            net_rng: &mut rngs.net,
-            queue,
-            stopped,
-        };
-        (keepalived, cx)
+        lend!(self, keepalived)
+    }
+
+    /// HAProxy and what its handlers may use of the rest of the world.
+    fn lb(&mut self) -> (&mut lb::Lb, Cx<'_>) {
+        lend!(self, lb)
     }
 
     /// The limit this simulation reached, as an error (Ok while it runs).
@@ -410,7 +417,15 @@ impl Sim {
                 let (keepalived, mut cx) = self.keepalived();
                 keepalived.on(e, check_ok, &mut cx);
             }
-            Event::Lb(e) => self.lb_event(e),
+            Event::Lb(e) => {
+                // A check's answer is the server's (its daemon, etcd behind the API's).
+                let answer = match e {
+                    lb::Event::Check { on, fe, srv } => self.lb_answer(on, fe, srv),
+                    lb::Event::Silent { .. } => lb::Answer::Silent,
+                };
+                let (lb, mut cx) = self.lb();
+                lb.on(e, answer, &mut cx);
+            }
             Event::Etcd(e) => self.etcd_event(e),
             Event::Ceph(e) => self.ceph_event(e),
             Event::Machine(e) => self.machine_event(e),
