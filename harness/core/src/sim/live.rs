@@ -233,7 +233,7 @@ impl Sim {
                 if !self.etcd_has_quorum(l) {
                     return Err(format!("its leader {} has no quorum", self.name(l)));
                 }
-                match self.etcd_disrupter(l) {
+                match self.etcd.disrupter(l, self.peers()) {
                     Some(d) => Err(format!("{} is back with a higher term", self.name(d))),
                     None => Ok(()),
                 }

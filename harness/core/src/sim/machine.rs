@@ -168,7 +168,7 @@ impl Sim {
         n.powered = false;
         n.life += 1;
         self.keepalived.powered_off(i);
-        self.etcd.members[i.index()].gen += 1;
+        self.etcd.powered_off(i);
     }
 
     pub(super) fn power_on(&mut self, i: NodeId) {

@@ -8,12 +8,13 @@
 //! (the probes: `Client`), `check` (the safety properties, from raw state apart from the
 //! request paths: `Checker`) and `live` (liveness after every heal: `Liveness`). [`Sim`]
 //! owns one of each and routes each component's own timers to it (`Event::Vrrp(vrrp::Event)`,
-//! …). keepalived and HAProxy own their handlers and their random streams: `Keepalived::on`
-//! and `Lb::on` get a [`Cx`] (the model, the wire, the queue, the client's neighbour entry)
-//! and read no other component; what they need of one comes with the event (the check
-//! script's answer, from HAProxy; a health check's, from the server's daemon and etcd). The
-//! other components' handlers are still methods of `Sim`, so they read each other's state
-//! through it. Components follow the real protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
+//! …). keepalived, HAProxy and etcd own their handlers and their random streams
+//! (`Keepalived::on`, `Lb::on`, `Etcd::on`): each gets a [`Cx`] (the model, the wire, the
+//! queue, the client's neighbour entry) and reads no other component; what it needs of one
+//! comes with the event (the check script's answer, from HAProxy; a health check's, from the
+//! server's daemon and etcd). The other components' handlers (Ceph, kube, the client, the
+//! machine) are still methods of `Sim`, so they read each other's state through it.
+//! Components follow the real protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
 //! with priority skew, HAProxy health checks (refused vs silent), etcd leader election and
 //! quorum (with pre-vote off, etcd 3.4's default, an isolated member disrupts on heal, and its
 //! log, behind, cannot win: its campaigns only restart the others' timers), kube-apiserver on
@@ -146,7 +147,7 @@ struct Cx<'a> {
     stopped: &'a mut Option<Error>,
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
     fn now(&self) -> Duration {
         self.wire.now
     }
@@ -163,6 +164,14 @@ impl Cx<'_> {
 
     fn is_broken(&self, rule: Broken) -> bool {
         self.broken == Some(rule)
+    }
+
+    /// etcd's view of the wire (its references outlive this borrow of the context).
+    fn peers(&self) -> etcd::Peers<'a> {
+        etcd::Peers {
+            model: self.model,
+            wire: self.wire,
+        }
     }
 }
 
@@ -270,7 +279,7 @@ impl Sim {
             neighbour: net::Neighbour::default(),
             keepalived: vrrp::Keepalived::new(n, rng::stream(seed, rng::VRRP)),
             lb,
-            etcd: etcd::Etcd::new(etcd_leader, n),
+            etcd: etcd::Etcd::new(etcd_leader, n, rng::stream(seed, rng::ETCD)),
             ceph,
             kube: kube::Kube::new(&model, etcd_leader),
             client: client::Client::default(),
@@ -330,6 +339,18 @@ impl Sim {
     /// HAProxy and what its handlers may use of the rest of the world.
     fn lb(&mut self) -> (&mut lb::Lb, Cx<'_>) {
         lend!(self, lb)
+    }
+
+    /// etcd and what its handlers may use of the rest of the world.
+    fn etcd(&mut self) -> (&mut etcd::Etcd, Cx<'_>) {
+        lend!(self, etcd)
+    }
+
+    /// etcd learns what a fault or a boot did to its members (`clean_stop`: one that left
+    /// cleanly).
+    fn etcd_changed(&mut self, clean_stop: Option<NodeId>) {
+        let (etcd, mut cx) = self.etcd();
+        etcd.changed(clean_stop, &mut cx);
     }
 
     /// The limit this simulation reached, as an error (Ok while it runs).
@@ -426,7 +447,10 @@ impl Sim {
                 let (lb, mut cx) = self.lb();
                 lb.on(e, answer, &mut cx);
             }
-            Event::Etcd(e) => self.etcd_event(e),
+            Event::Etcd(e) => {
+                let (etcd, mut cx) = self.etcd();
+                etcd.on(e, &mut cx);
+            }
             Event::Ceph(e) => self.ceph_event(e),
             Event::Machine(e) => self.machine_event(e),
             Event::Kube(e) => self.kube_event(e),

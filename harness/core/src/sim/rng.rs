@@ -12,6 +12,9 @@ pub(super) const VRRP: u64 = 2;
 /// HAProxy's stream, which it owns (`lb::Lb`): round-robin starts and check phases.
 pub(super) const LB: u64 = 3;
 
+/// etcd's stream, which it owns (`etcd::Etcd`): election timeouts, disruption delays.
+pub(super) const ETCD: u64 = 4;
+
 /// Stream `n` of `seed`.
 pub(super) fn stream(seed: u64, n: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -19,14 +22,12 @@ pub(super) fn stream(seed: u64, n: u64) -> ChaCha8Rng {
     rng
 }
 
-/// One generator per component that does not own its own yet (keepalived and HAProxy do: [`VRRP`], [`LB`]).
+/// One generator per component that does not own its own yet (keepalived, HAProxy and etcd do: [`VRRP`], [`LB`], [`ETCD`]).
 /// Stream numbers are fixed: renumbering one changes every figure drawn from it.
 pub(super) struct Rngs {
     /// Answer times: what the machines add to each probe's answer, one stream per service
     /// (API 1, ingress 10, Ceph 11), so that one service's outcome never moves another's.
     pub(super) answers: [ChaCha8Rng; 3],
-    /// etcd: randomised election timeouts, disruption delays (4).
-    pub(super) etcd: ChaCha8Rng,
     /// Ceph: placement, heartbeat phases, reports, proposals, which group a write hits (5).
     pub(super) ceph: ChaCha8Rng,
     /// Kubernetes: kubelet heartbeat phases (6).
@@ -50,7 +51,6 @@ impl Rngs {
         let stream = |n: u64| stream(seed, n);
         Rngs {
             answers: [stream(1), stream(10), stream(11)],
-            etcd: stream(4),
             ceph: stream(5),
             kube: stream(6),
             net: stream(7),
