@@ -47,6 +47,7 @@ pub use provisioner::model::NODES_MAX;
 mod ceph;
 mod check;
 mod client;
+mod cx;
 mod etcd;
 mod kube;
 mod lb;
@@ -58,6 +59,7 @@ mod rng;
 mod vrrp;
 
 pub use check::Broken;
+use cx::{lend, push, Cx};
 pub use live::{Component, ETCD_ROUNDS_MAX};
 use queue::Queue;
 pub use queue::{
@@ -130,83 +132,6 @@ impl NodeState {
             && !self.isolated
             && !self.cut_in
             && !self.cut_out
-    }
-}
-
-/// What a component's handlers may use beside their own state: the model, the wire now, the
-/// client's neighbour entry (a GARP moves it), the network's loss stream, and the queue for
-/// their timers. [`Sim`] lends it with the component (`Sim::keepalived`), so a component
-/// owns its handlers and reads no other component's state.
-struct Cx<'a> {
-    model: &'a ClusterModel,
-    wire: net::Wire<'a>,
-    broken: Option<Broken>,
-    neighbour: &'a mut net::Neighbour,
-    net_rng: &'a mut rand_chacha::ChaCha8Rng,
-    queue: &'a mut Queue,
-    stopped: &'a mut Option<Error>,
-}
-
-impl<'a> Cx<'a> {
-    fn now(&self) -> Duration {
-        self.wire.now
-    }
-
-    /// A timer `delay` from now (as [`Sim::at`]).
-    fn at(&mut self, delay: Duration, ev: impl Into<Event>) {
-        push(self.queue, self.stopped, self.wire.now + delay, ev.into());
-    }
-
-    /// Whether netem on `i`'s egress drops this packet.
-    fn lost(&mut self, i: NodeId) -> bool {
-        net::lost(self.net_rng, &self.wire.nodes[i.index()])
-    }
-
-    fn is_broken(&self, rule: Broken) -> bool {
-        self.broken == Some(rule)
-    }
-
-    /// etcd's view of the wire (its references outlive this borrow of the context).
-    fn peers(&self) -> etcd::Peers<'a> {
-        etcd::Peers {
-            model: self.model,
-            wire: self.wire,
-        }
-    }
-}
-
-/// A component of a [`Sim`] and the [`Cx`] its handlers get, borrowed apart from it.
-macro_rules! lend {
-    ($sim:expr, $component:ident) => {{
-        let Sim {
-            $component,
-            model,
-            now,
-            nodes,
-            queue,
-            stopped,
-            rngs,
-            neighbour,
-            broken,
-            ..
-        } = $sim;
-        let cx = Cx {
-            model,
-            wire: net::Wire { nodes, now: *now },
-            broken: *broken,
-            neighbour,
-            net_rng: &mut rngs.net,
-            queue,
-            stopped,
-        };
-        ($component, cx)
-    }};
-}
-
-/// Queues a timer; a full queue stops the simulation (the first limit reached is kept).
-fn push(queue: &mut Queue, stopped: &mut Option<Error>, at: Duration, ev: Event) {
-    if let Err(e) = queue.push(at, ev) {
-        stopped.get_or_insert(e);
     }
 }
 
