@@ -84,7 +84,8 @@ impl Sim {
             FaultKind::ReleaseVip => self.keepalived.track_file(node, None),
             FaultKind::Drain => {
                 self.nodes[k].cordoned = true;
-                self.evict();
+                let (kube, cx) = self.kube();
+                kube.evict(cx.model, cx.wire);
             }
             FaultKind::Uncordon => self.nodes[k].cordoned = false,
             FaultKind::SlowDisk(p) => {

@@ -8,12 +8,13 @@
 //! (the probes: `Client`), `check` (the safety properties, from raw state apart from the
 //! request paths: `Checker`) and `live` (liveness after every heal: `Liveness`). [`Sim`]
 //! owns one of each and routes each component's own timers to it (`Event::Vrrp(vrrp::Event)`,
-//! …). keepalived, HAProxy and etcd own their handlers and their random streams
-//! (`Keepalived::on`, `Lb::on`, `Etcd::on`): each gets a [`Cx`] (the model, the wire, the
-//! queue, the client's neighbour entry) and reads no other component; what it needs of one
-//! comes with the event (the check script's answer, from HAProxy; a health check's, from the
-//! server's daemon and etcd). The other components' handlers (Ceph, kube, the client, the
-//! machine) are still methods of `Sim`, so they read each other's state through it.
+//! …). keepalived, HAProxy, etcd and Kubernetes own their handlers and their random streams
+//! (`Keepalived::on`, `Lb::on`, `Etcd::on`, `Kube::on`): each gets a [`Cx`] (the model, the
+//! wire, the queue, the client's neighbour entry) and reads no other component; what it
+//! needs of one comes with the event (the check script's answer, from HAProxy; a health
+//! check's, from the server's daemon and etcd; a lease renewal's, from the API). The other
+//! components' handlers (Ceph, the client, the machine) are still methods of `Sim`, so they
+//! read each other's state through it.
 //! Components follow the real protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
 //! with priority skew, HAProxy health checks (refused vs silent), etcd leader election and
 //! quorum (with pre-vote off, etcd 3.4's default, an isolated member disrupts on heal, and its
@@ -65,7 +66,7 @@ use queue::Queue;
 pub use queue::{
     Error, EVENTS_MAX, QUEUE_LEN_MAX, SIM_TIME_MAX, STEADY_TIMERS_MAX, TIMERS_PER_FAULT_MAX,
 };
-use rng::{any_of, jitter, Rngs};
+use rng::{any_of, Rngs};
 
 /// A timer of one component, routed to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -206,7 +207,7 @@ impl Sim {
             lb,
             etcd: etcd::Etcd::new(etcd_leader, n, rng::stream(seed, rng::ETCD)),
             ceph,
-            kube: kube::Kube::new(&model, etcd_leader),
+            kube: kube::Kube::new(&model, etcd_leader, rng::stream(seed, rng::KUBE)),
             client: client::Client::default(),
             checker: check::Checker::default(),
             broken: None,
@@ -234,14 +235,8 @@ impl Sim {
         let (lb, mut cx) = self.lb();
         lb.start(&proxies, &mut cx);
         if self.model.profile == Profile::Kubernetes {
-            for &i in &ids {
-                let off = jitter(&mut self.rngs.kube, self.model.kube.kubelet_lease_renew);
-                self.at(off, kube::Event::Heartbeat(i));
-            }
-            self.at(
-                self.model.kube.node_monitor_period,
-                kube::Event::NodeMonitor,
-            );
+            let (kube, mut cx) = self.kube();
+            kube.start(&mut cx);
         }
     }
 
@@ -269,6 +264,11 @@ impl Sim {
     /// etcd and what its handlers may use of the rest of the world.
     fn etcd(&mut self) -> (&mut etcd::Etcd, Cx<'_>) {
         lend!(self, etcd)
+    }
+
+    /// Kubernetes and what its handlers may use of the rest of the world.
+    fn kube(&mut self) -> (&mut kube::Kube, Cx<'_>) {
+        lend!(self, kube)
     }
 
     /// etcd learns what a fault or a boot did to its members (`clean_stop`: one that left
@@ -378,7 +378,12 @@ impl Sim {
             }
             Event::Ceph(e) => self.ceph_event(e),
             Event::Machine(e) => self.machine_event(e),
-            Event::Kube(e) => self.kube_event(e),
+            Event::Kube(e) => {
+                // What the API (etcd, HAProxy, the VIP) lets it do comes with the event.
+                let api = self.kube_api(e);
+                let (kube, mut cx) = self.kube();
+                kube.on(e, api, &mut cx);
+            }
             Event::Client(e) => self.client_event(e),
         }
     }

@@ -15,6 +15,9 @@ pub(super) const LB: u64 = 3;
 /// etcd's stream, which it owns (`etcd::Etcd`): election timeouts, disruption delays.
 pub(super) const ETCD: u64 = 4;
 
+/// Kubernetes' stream, which it owns (`kube::Kube`): kubelet heartbeat phases.
+pub(super) const KUBE: u64 = 6;
+
 /// Stream `n` of `seed`.
 pub(super) fn stream(seed: u64, n: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -22,7 +25,7 @@ pub(super) fn stream(seed: u64, n: u64) -> ChaCha8Rng {
     rng
 }
 
-/// One generator per component that does not own its own yet (keepalived, HAProxy and etcd do: [`VRRP`], [`LB`], [`ETCD`]).
+/// One generator per component that does not own its own yet (keepalived, HAProxy, etcd and Kubernetes do: [`VRRP`], [`LB`], [`ETCD`], [`KUBE`]).
 /// Stream numbers are fixed: renumbering one changes every figure drawn from it.
 pub(super) struct Rngs {
     /// Answer times: what the machines add to each probe's answer, one stream per service
@@ -30,8 +33,6 @@ pub(super) struct Rngs {
     pub(super) answers: [ChaCha8Rng; 3],
     /// Ceph: placement, heartbeat phases, reports, proposals, which group a write hits (5).
     pub(super) ceph: ChaCha8Rng,
-    /// Kubernetes: kubelet heartbeat phases (6).
-    pub(super) kube: ChaCha8Rng,
     /// The network: packet loss, neighbour-cache reachable times (7).
     pub(super) net: ChaCha8Rng,
     /// The client: the probes' phase (8).
@@ -52,7 +53,6 @@ impl Rngs {
         Rngs {
             answers: [stream(1), stream(10), stream(11)],
             ceph: stream(5),
-            kube: stream(6),
             net: stream(7),
             client: stream(8),
             packets: stream(12),
