@@ -8,7 +8,8 @@ use provisioner::model::{Ceph as Settings, ClusterModel, NodeId};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{net, Broken, Sim};
+use super::net::Wire;
+use super::{net, Broken, Cx, Sim};
 use crate::record::{Service, AGENT_GRACE};
 use crate::scenario::Daemon;
 
@@ -46,6 +47,9 @@ pub(super) struct Ceph {
     /// Each TCP stream of the write path, by sender and receiver (`None`: the workstation):
     /// [`Ceph::stream`] says where; `None` until its first message.
     pub(super) streams: Vec<Option<Stream>>,
+    /// Placement, heartbeat phases, reports, proposals, peering, which group a write hits:
+    /// Ceph's stream alone.
+    rng: ChaCha8Rng,
 }
 
 /// One TCP stream of the write path.
@@ -60,19 +64,20 @@ pub(super) struct Stream {
 
 impl Ceph {
     /// A healthy cluster: every storage node's OSD up and in, the groups placed and peered.
-    pub(super) fn new(model: &ClusterModel, rng: &mut ChaCha8Rng) -> Ceph {
+    pub(super) fn new(model: &ClusterModel, mut rng: ChaCha8Rng) -> Ceph {
         let storage: Vec<bool> = model.nodes.iter().map(|n| n.storage()).collect();
         Ceph {
             osd_gen: vec![0; storage.len()],
             osd_in: storage.clone(),
             osd_up: storage,
             peered_at: vec![Duration::ZERO; model.ceph.pg_num.max(1) as usize],
-            pgs: placement(model, rng),
+            pgs: placement(model, &mut rng),
             agent: (model.node_ids())
                 .find(|&i| model.node(i).storage())
                 .unwrap_or(NodeId(0)),
             agent_gives_up: None,
             streams: vec![None; streams_len(model.nodes.len())],
+            rng,
         }
     }
 
@@ -87,69 +92,51 @@ impl Ceph {
     pub(super) fn peering_until(&self) -> Duration {
         self.peered_at.iter().copied().max().unwrap_or_default()
     }
-}
 
-impl Sim {
+    /// The placement group a write hits: drawn as the lab's probe spreads its objects.
+    pub(super) fn pick_pg(&mut self) -> usize {
+        self.rng.random_range(0..self.pgs.len())
+    }
+
     /// Ceph's timers; one whose OSD generation has passed is stale.
-    pub(super) fn ceph_event(&mut self, ev: Event) {
+    pub(super) fn on(&mut self, ev: Event, cx: &mut Cx<'_>) {
         match ev {
-            Event::MarkDown(i, g) if self.ceph.osd_gen[i.index()] == g => self.osd_mark_down(i),
-            Event::MarkUp(i) => self.osd_mark_up(i),
+            Event::MarkDown(i, g) if self.osd_gen[i.index()] == g => self.mark_down(i, cx),
+            Event::MarkUp(i) => self.mark_up(i, cx),
             Event::Out(i, g)
-                if self.ceph.osd_gen[i.index()] == g
-                    && !self.ceph.osd_up[i.index()]
-                    && self.mon_quorum() =>
+                if self.osd_gen[i.index()] == g
+                    && !self.osd_up[i.index()]
+                    && cx.hosts().mon_quorum() =>
             {
-                self.ceph.osd_in[i.index()] = false;
+                self.osd_in[i.index()] = false;
             }
             Event::MarkDown(..) | Event::Out(..) => {}
         }
     }
 
-    pub(super) fn osd_alive(&self, i: NodeId) -> bool {
-        self.model.node(i).storage()
-            && self.running(i, Daemon::CephOsd)
-            && !self.nodes[i.index()].disk_failed
-    }
-
-    pub(super) fn mon_quorum(&self) -> bool {
-        let mons: Vec<NodeId> = self
-            .model
-            .node_ids()
-            .filter(|&i| self.model.node(i).storage())
-            .take(self.model.ceph.n_mons as usize)
-            .collect();
-        mons.iter().any(|&a| {
-            mons.iter()
-                .filter(|&&b| self.running(b, Daemon::CephMon) && self.connected(a, b))
-                .count()
-                >= self.model.mon_quorum()
-        })
-    }
-
     /// After a change: an OSD that died silently is reported by its peers after the grace;
     /// one whose process exited (or that stopped cleanly) is marked down at once.
-    pub(super) fn ceph_changed(&mut self, clean: bool) {
-        let ids: Vec<NodeId> = self.model.node_ids().collect();
-        for i in ids {
+    pub(super) fn changed(&mut self, clean: bool, cx: &mut Cx<'_>) {
+        let h = cx.hosts();
+        for i in cx.model.node_ids() {
             let k = i.index();
-            if !self.model.node(i).storage() {
+            if !cx.model.node(i).storage() {
                 continue;
             }
-            let reachable = self.osd_alive(i) && self.on_net(i);
-            if self.ceph.osd_up[k] && !reachable {
-                self.ceph.osd_gen[k] += 1;
-                let g = self.ceph.osd_gen[k];
-                let refused = self.alive(i) && self.on_net(i);
+            let reachable = h.osd_alive(i) && h.wire.on_net(i);
+            if self.osd_up[k] && !reachable {
+                self.osd_gen[k] += 1;
+                let g = self.osd_gen[k];
+                let refused = h.wire.alive(i) && h.wire.on_net(i);
                 let d = if clean || refused {
-                    self.model.ceph.fast_markdown
+                    cx.model.ceph.fast_markdown
                 } else {
-                    self.osd_detect(i)
+                    self.detect(i, h)
                 };
-                self.at(d, Event::MarkDown(i, g));
-            } else if !self.ceph.osd_up[k] && reachable {
-                self.ceph.osd_gen[k] += 1;
-                self.at(self.model.ceph.markup, Event::MarkUp(i));
+                cx.at(d, Event::MarkDown(i, g));
+            } else if !self.osd_up[k] && reachable {
+                self.osd_gen[k] += 1;
+                cx.at(cx.model.ceph.markup, Event::MarkUp(i));
             }
         }
     }
@@ -159,15 +146,15 @@ impl Sim {
     /// (looked for on its tick), and sends the failure with its next report to the mons (every
     /// `osd_mon_report_interval`, on the tick). The mons act on the `min_down_reporters`-th
     /// report and propose the new map within `paxos_propose_interval`.
-    pub(super) fn osd_detect(&mut self, dead: NodeId) -> Duration {
+    fn detect(&mut self, dead: NodeId, h: Hosts<'_>) -> Duration {
         let tick = Settings::OSD_TICK;
-        let peers = self
-            .model
+        let model = h.model;
+        let peers = model
             .node_ids()
-            .filter(|&j| j != dead && self.model.node(j).storage())
-            .filter(|&j| self.osd_alive(j) && self.on_net(j))
+            .filter(|&j| j != dead && model.node(j).storage())
+            .filter(|&j| h.osd_alive(j) && h.wire.on_net(j))
             .count();
-        let c = &self.model.ceph;
+        let c = &model.ceph;
         let (grace, report, propose) = (
             c.osd_heartbeat_grace,
             c.osd_mon_report_interval + tick,
@@ -176,8 +163,8 @@ impl Sim {
         let k = usize::try_from(c.min_down_reporters).map_or(usize::MAX, |k| k.max(1));
         let mut reports: Vec<Duration> = (0..peers)
             .map(|_| {
-                let noticed = self.next_ping() + grace + tick.mul_f64(self.rngs.ceph.random());
-                noticed + report.mul_f64(self.rngs.ceph.random())
+                let noticed = self.next_ping(c) + grace + tick.mul_f64(self.rng.random());
+                noticed + report.mul_f64(self.rng.random())
             })
             .collect();
         reports.sort();
@@ -186,18 +173,17 @@ impl Sim {
             .get(k.min(reports.len()).saturating_sub(1))
             .copied()
             .unwrap_or(grace);
-        last + propose.mul_f64(self.rngs.ceph.random())
+        last + propose.mul_f64(self.rng.random())
     }
 
     /// How long after now a peer sends its next heartbeat ping: its pings go out after waits of
     /// 0.5 s + k/10 × interval (k random in 0..10), started at a random moment well before.
-    pub(super) fn next_ping(&mut self) -> Duration {
-        let c = &self.model.ceph;
+    fn next_ping(&mut self, c: &Settings) -> Duration {
         let (interval, period_max) = (c.osd_heartbeat_interval, c.ping_period_max());
         // Start two longest periods back so that the phase at `now` is the process's own.
-        let mut back = (period_max * 2).mul_f64(self.rngs.ceph.random());
+        let mut back = (period_max * 2).mul_f64(self.rng.random());
         loop {
-            let k = self.rngs.ceph.random_range(0..10u32);
+            let k = self.rng.random_range(0..10u32);
             let w = Settings::PING_WAIT_MIN + interval.mul_f64(f64::from(k) / 10.0);
             if w > back {
                 return w - back;
@@ -206,48 +192,46 @@ impl Sim {
         }
     }
 
-    pub(super) fn osd_mark_down(&mut self, i: NodeId) {
-        let reachable = self.osd_alive(i) && self.on_net(i);
-        if reachable || !self.ceph.osd_up[i.index()] {
+    fn mark_down(&mut self, i: NodeId, cx: &mut Cx<'_>) {
+        let h = cx.hosts();
+        let reachable = h.osd_alive(i) && h.wire.on_net(i);
+        if reachable || !self.osd_up[i.index()] {
             return;
         }
-        let reporters = self
+        let reporters = cx
             .model
             .node_ids()
-            .filter(|&j| {
-                j != i && self.ceph.osd_up[j.index()] && self.osd_alive(j) && self.on_net(j)
-            })
+            .filter(|&j| j != i && self.osd_up[j.index()] && h.osd_alive(j) && h.wire.on_net(j))
             .count();
-        let refused = self.alive(i) && self.on_net(i);
-        if !self.mon_quorum()
-            || (!refused && reporters < self.model.ceph.min_down_reporters as usize)
-        {
+        let refused = h.wire.alive(i) && h.wire.on_net(i);
+        if !h.mon_quorum() || (!refused && reporters < cx.model.ceph.min_down_reporters as usize) {
             // Not enough reporters or no quorum: try again at the next tick's report.
-            let g = self.ceph.osd_gen[i.index()];
-            self.at(Settings::OSD_TICK, Event::MarkDown(i, g));
+            let g = self.osd_gen[i.index()];
+            cx.at(Settings::OSD_TICK, Event::MarkDown(i, g));
             return;
         }
-        self.ceph.osd_up[i.index()] = false;
-        self.repeer(i);
-        let g = self.ceph.osd_gen[i.index()];
-        self.at(self.model.ceph.down_out_interval, Event::Out(i, g));
+        self.osd_up[i.index()] = false;
+        self.repeer(i, cx);
+        let g = self.osd_gen[i.index()];
+        cx.at(cx.model.ceph.down_out_interval, Event::Out(i, g));
     }
 
-    pub(super) fn osd_mark_up(&mut self, i: NodeId) {
-        if self.ceph.osd_up[i.index()] || self.is_broken(Broken::OsdStaysDown) {
+    fn mark_up(&mut self, i: NodeId, cx: &mut Cx<'_>) {
+        if self.osd_up[i.index()] || cx.is_broken(Broken::OsdStaysDown) {
             return;
         }
-        if !(self.osd_alive(i) && self.on_net(i)) {
+        let h = cx.hosts();
+        if !(h.osd_alive(i) && h.wire.on_net(i)) {
             return;
         }
-        if !self.mon_quorum() {
+        if !h.mon_quorum() {
             // The OSD sends its boot message again on its next tick.
-            self.at(Settings::OSD_TICK, Event::MarkUp(i));
+            cx.at(Settings::OSD_TICK, Event::MarkUp(i));
             return;
         }
-        self.ceph.osd_up[i.index()] = true;
-        self.ceph.osd_in[i.index()] = true;
-        self.repeer(i);
+        self.osd_up[i.index()] = true;
+        self.osd_in[i.index()] = true;
+        self.repeer(i, cx);
     }
 
     /// The OSD of `i` went down or came up: every placement group it serves peers again, each
@@ -256,20 +240,70 @@ impl Sim {
     /// objects in turn over the groups, so a write soon after the change finds some groups
     /// active: the gap a client sees is a run of writes that all hit groups still peering,
     /// 0.4–2.2 s measured on the lab where the last group took about `peering`.
-    fn repeer(&mut self, i: NodeId) {
-        let until = self.model.ceph.peering;
-        for (pg, at) in self.ceph.pgs.iter().zip(self.ceph.peered_at.iter_mut()) {
+    fn repeer(&mut self, i: NodeId, cx: &Cx<'_>) {
+        let until = cx.model.ceph.peering;
+        for (pg, at) in self.pgs.iter().zip(self.peered_at.iter_mut()) {
             if pg.contains(&i) {
-                let done = self.now + until.mul_f64(self.rngs.ceph.random::<f64>());
+                let done = cx.now() + until.mul_f64(self.rng.random::<f64>());
                 *at = (*at).max(done);
             }
         }
+    }
+}
+
+/// Ceph's view of the wire: which OSDs run, whether the mons have quorum.
+#[derive(Clone, Copy)]
+pub(super) struct Hosts<'a> {
+    pub(super) model: &'a ClusterModel,
+    pub(super) wire: Wire<'a>,
+}
+
+impl Hosts<'_> {
+    /// The OSD of `i` runs, on a disk that works.
+    pub(super) fn osd_alive(&self, i: NodeId) -> bool {
+        self.model.node(i).storage()
+            && self.wire.running(i, Daemon::CephOsd)
+            && !self.wire.nodes[i.index()].disk_failed
+    }
+
+    /// A majority of the monitors run and hear each other.
+    pub(super) fn mon_quorum(&self) -> bool {
+        let mons: Vec<NodeId> = self
+            .model
+            .node_ids()
+            .filter(|&i| self.model.node(i).storage())
+            .take(self.model.ceph.n_mons as usize)
+            .collect();
+        mons.iter().any(|&a| {
+            mons.iter()
+                .filter(|&&b| self.wire.running(b, Daemon::CephMon) && self.wire.connected(a, b))
+                .count()
+                >= self.model.mon_quorum()
+        })
+    }
+}
+
+impl Sim {
+    /// Ceph's view of the wire now.
+    pub(super) fn hosts(&self) -> Hosts<'_> {
+        Hosts {
+            model: &self.model,
+            wire: self.wire(),
+        }
+    }
+
+    pub(super) fn osd_alive(&self, i: NodeId) -> bool {
+        self.hosts().osd_alive(i)
+    }
+
+    pub(super) fn mon_quorum(&self) -> bool {
+        self.hosts().mon_quorum()
     }
 
     /// A write of one object to the pool, from the client host: to a placement group drawn
     /// as the lab's probe spreads its objects over them.
     pub(super) fn ceph_write(&mut self) -> Result<Duration, &'static str> {
-        let pg = self.rngs.ceph.random_range(0..self.ceph.pgs.len());
+        let pg = self.ceph.pick_pg();
         self.write_to(pg)
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use provisioner::model::{ClusterModel, NodeId};
 
 use super::queue::Queue;
-use super::{etcd, net, Broken, Error, Event};
+use super::{ceph, etcd, net, Broken, Error, Event};
 
 /// What a component's handlers may use beside their own state: the model, the wire now, the
 /// client's neighbour entry (a GARP moves it), the network's loss stream, and the queue for
@@ -61,6 +61,14 @@ impl<'a> Cx<'a> {
 
     pub(super) fn is_broken(&self, rule: Broken) -> bool {
         self.broken == Some(rule)
+    }
+
+    /// Ceph's view of the wire (its references outlive this borrow of the context).
+    pub(super) fn hosts(&self) -> ceph::Hosts<'a> {
+        ceph::Hosts {
+            model: self.model,
+            wire: self.wire,
+        }
     }
 
     /// etcd's view of the wire (its references outlive this borrow of the context).

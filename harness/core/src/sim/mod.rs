@@ -8,13 +8,13 @@
 //! (the probes: `Client`), `check` (the safety properties, from raw state apart from the
 //! request paths: `Checker`) and `live` (liveness after every heal: `Liveness`). [`Sim`]
 //! owns one of each and routes each component's own timers to it (`Event::Vrrp(vrrp::Event)`,
-//! …). keepalived, HAProxy, etcd and Kubernetes own their handlers and their random streams
-//! (`Keepalived::on`, `Lb::on`, `Etcd::on`, `Kube::on`): each gets a [`Cx`] (the model, the
-//! wire, the queue, the client's neighbour entry) and reads no other component; what it
-//! needs of one comes with the event (the check script's answer, from HAProxy; a health
-//! check's, from the server's daemon and etcd; a lease renewal's, from the API). The other
-//! components' handlers (Ceph, the client, the machine) are still methods of `Sim`, so they
-//! read each other's state through it.
+//! …). keepalived, HAProxy, etcd, Ceph and Kubernetes own their handlers and their random
+//! streams (`Keepalived::on`, `Lb::on`, `Etcd::on`, `Ceph::on`, `Kube::on`): each gets a
+//! [`Cx`] (the model, the wire, the queue, the client's neighbour entry) and reads no other
+//! component; what it needs of one comes with the event (the check script's answer, from
+//! HAProxy; a health check's, from the server's daemon and etcd; a lease renewal's, from the
+//! API). The machine (faults, power) and the client (the probes, whose requests cross every
+//! component: VIP, HAProxy, etcd, traefik, Ceph's write path) are still methods of `Sim`.
 //! Components follow the real protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
 //! with priority skew, HAProxy health checks (refused vs silent), etcd leader election and
 //! quorum (with pre-vote off, etcd 3.4's default, an isolated member disrupts on heal, and its
@@ -192,8 +192,8 @@ impl Sim {
             disk_failed: false,
             disk_latency: model.ceph.write_latency,
         };
-        let mut rngs = Rngs::new(seed);
-        let ceph = ceph::Ceph::new(&model, &mut rngs.ceph);
+        let rngs = Rngs::new(seed);
+        let ceph = ceph::Ceph::new(&model, rng::stream(seed, rng::CEPH));
         let lb = lb::Lb::new(n, rng::stream(seed, rng::LB));
         let etcd_leader = model.node_ids().find(|&i| model.node(i).control_plane);
         let mut sim = Sim {
@@ -266,9 +266,20 @@ impl Sim {
         lend!(self, etcd)
     }
 
+    /// Ceph and what its handlers may use of the rest of the world.
+    fn ceph(&mut self) -> (&mut ceph::Ceph, Cx<'_>) {
+        lend!(self, ceph)
+    }
+
     /// Kubernetes and what its handlers may use of the rest of the world.
     fn kube(&mut self) -> (&mut kube::Kube, Cx<'_>) {
         lend!(self, kube)
+    }
+
+    /// Ceph learns what a fault or a boot did (`clean`: a daemon that stopped cleanly).
+    fn ceph_changed(&mut self, clean: bool) {
+        let (ceph, mut cx) = self.ceph();
+        ceph.changed(clean, &mut cx);
     }
 
     /// etcd learns what a fault or a boot did to its members (`clean_stop`: one that left
@@ -376,7 +387,10 @@ impl Sim {
                 let (etcd, mut cx) = self.etcd();
                 etcd.on(e, &mut cx);
             }
-            Event::Ceph(e) => self.ceph_event(e),
+            Event::Ceph(e) => {
+                let (ceph, mut cx) = self.ceph();
+                ceph.on(e, &mut cx);
+            }
             Event::Machine(e) => self.machine_event(e),
             Event::Kube(e) => {
                 // What the API (etcd, HAProxy, the VIP) lets it do comes with the event.

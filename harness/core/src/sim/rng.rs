@@ -18,6 +18,10 @@ pub(super) const ETCD: u64 = 4;
 /// Kubernetes' stream, which it owns (`kube::Kube`): kubelet heartbeat phases.
 pub(super) const KUBE: u64 = 6;
 
+/// Ceph's stream, which it owns (`ceph::Ceph`): placement, heartbeat phases, reports,
+/// proposals, peering, which group a write hits.
+pub(super) const CEPH: u64 = 5;
+
 /// Stream `n` of `seed`.
 pub(super) fn stream(seed: u64, n: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -25,14 +29,12 @@ pub(super) fn stream(seed: u64, n: u64) -> ChaCha8Rng {
     rng
 }
 
-/// One generator per component that does not own its own yet (keepalived, HAProxy, etcd and Kubernetes do: [`VRRP`], [`LB`], [`ETCD`], [`KUBE`]).
+/// One generator per component that does not own its own yet (keepalived, HAProxy, etcd, Ceph and Kubernetes do: [`VRRP`], [`LB`], [`ETCD`], [`CEPH`], [`KUBE`]).
 /// Stream numbers are fixed: renumbering one changes every figure drawn from it.
 pub(super) struct Rngs {
     /// Answer times: what the machines add to each probe's answer, one stream per service
     /// (API 1, ingress 10, Ceph 11), so that one service's outcome never moves another's.
     pub(super) answers: [ChaCha8Rng; 3],
-    /// Ceph: placement, heartbeat phases, reports, proposals, which group a write hits (5).
-    pub(super) ceph: ChaCha8Rng,
     /// The network: packet loss, neighbour-cache reachable times (7).
     pub(super) net: ChaCha8Rng,
     /// The client: the probes' phase (8).
@@ -52,7 +54,6 @@ impl Rngs {
         let stream = |n: u64| stream(seed, n);
         Rngs {
             answers: [stream(1), stream(10), stream(11)],
-            ceph: stream(5),
             net: stream(7),
             client: stream(8),
             packets: stream(12),
