@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use super::{secs, CEPH_CONF, CEPH_PROBE, CEPH_UDEV, ETCD_DEFAULT, NGINX_SITE};
+use super::{secs, CEPH_CONF, CEPH_DEFAULT, CEPH_PROBE, CEPH_UDEV, ETCD_DEFAULT, NGINX_SITE};
 use crate::model::{ClusterModel, Node};
 
 /// Where etcd keeps its data in the bare profile: not Debian's `default`, which the package
@@ -22,12 +22,27 @@ pub fn files(model: &ClusterModel, node: &Node) -> Vec<(&'static str, u32, Strin
         out.push((NGINX_SITE, 0o644, nginx_site(model, node)));
     }
     out.push((CEPH_CONF, 0o644, ceph_conf(model)));
+    if node.storage() {
+        out.push((CEPH_DEFAULT, 0o644, CEPH_DEFAULT_ENV.to_owned()));
+    }
     out.push((CEPH_PROBE, 0o755, ceph_probe().to_owned()));
     if let Some(rule) = ceph_udev(node) {
         out.push((CEPH_UDEV, 0o644, rule));
     }
     out
 }
+
+/// `/etc/default/ceph`, read by Ceph's daemon units at each start. Debian's own line, and a
+/// random messenger nonce instead of the pid: a daemon restarted with the pid it had before
+/// (a node container restarted, a quick reboot) otherwise looks to its peers like the old
+/// instance, and its placement groups stay `peering` (seen on the container lab: every group
+/// peering 11 minutes after two nodes came back, both OSDs again at pid 87). cephadm and Rook
+/// set the same variable for the same reason.
+const CEPH_DEFAULT_ENV: &str = "\
+# Ceph's daemon units read this at each start (hadrill).
+TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES=134217728
+CEPH_USE_RANDOM_NONCE=1
+";
 
 /// `/etc/default/etcd` of one control-plane node (bare profile).
 pub fn etcd_default(model: &ClusterModel, node: &Node) -> String {

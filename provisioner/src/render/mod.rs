@@ -57,6 +57,8 @@ pub const NGINX_SITE: &str = "/etc/nginx/sites-enabled/hadrill";
 pub const CEPH_CONF: &str = "/etc/ceph/ceph.conf";
 /// Target of the udev rule that gives OSD block devices to the `ceph` user.
 pub const CEPH_UDEV: &str = "/etc/udev/rules.d/90-hadrill-ceph.rules";
+/// The environment of Ceph's daemon units (`EnvironmentFile=` of `ceph-{mon,mgr,osd}@`).
+pub const CEPH_DEFAULT: &str = "/etc/default/ceph";
 /// Target of the Ceph probe agent (a client of the pool, driven by the lab's probe).
 pub const CEPH_PROBE: &str = "/usr/local/lib/hadrill/ceph-probe";
 
