@@ -134,8 +134,17 @@ async fn drills_and_refuses(home: &Path, name: &str) {
     }
     std::fs::write(&kill, text).expect("scenario");
     let kill = kill.display().to_string();
-    let (code, out, _) = run(home, &["drill", "--lab", name, &kill, "--out", &out_dir]).await;
+    let (code, out, err) = run(home, &["drill", "--lab", name, &kill, "--out", &out_dir]).await;
     assert_eq!(code, 0, "kill-vip-holder: {out}");
+    // Its progress, a line as it starts and one as it ends.
+    assert!(
+        err.contains("hadrill: kill-vip-holder: waiting for a healthy cluster"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hadrill: kill-vip-holder: passed after "),
+        "{err}"
+    );
     let report = json(&home.join("kill").join("report.json"));
     assert_eq!(report["substrate"], "containers", "{report}");
     let s = &report["scenarios"][0];
@@ -144,6 +153,28 @@ async fn drills_and_refuses(home: &Path, name: &str) {
     }
     let (_, out, _) = run(home, &["status"]).await;
     assert_eq!(out.matches(" running").count(), 3, "{out}");
+}
+
+/// A daemon the plan restarts fails to start (another listener holds HAProxy's API port on
+/// node-3): `provision` stops there and shows the unit's own journal, HAProxy's reason; with
+/// the port free again, `provision` finishes.
+async fn a_daemon_that_cannot_start_shows_its_journal(docker: &Docker, home: &Path, name: &str) {
+    let squat = "systemctl stop haproxy && systemd-run --unit hadrill-squat socat TCP-LISTEN:6443,fork /dev/null";
+    assert_eq!(exec(docker, name, "node-3", squat).await, 0, "{squat}");
+    let (code, out, err) = run(home, &["provision", "--lab", name, "--profile", "bare"]).await;
+    assert_ne!(code, 0, "provision with the port taken: {out}");
+    assert!(err.contains("node-3: start haproxy"), "{err}");
+    assert!(err.contains("its log:"), "{err}");
+    assert!(
+        err.contains("cannot bind socket"),
+        "HAProxy's own reason: {err}"
+    );
+    assert_eq!(
+        exec(docker, name, "node-3", "systemctl stop hadrill-squat").await,
+        0
+    );
+    let (code, out, err) = run(home, &["provision", "--lab", name, "--profile", "bare"]).await;
+    assert_eq!(code, 0, "provision with the port free: {out} {err}");
 }
 
 /// Runs `script` in a node container (through dockerd, so a network fault does not stop it);
@@ -492,6 +523,7 @@ async fn three_containers_provisioned_broken_measured_and_removed() {
         "validate: {out}"
     );
 
+    a_daemon_that_cannot_start_shows_its_journal(&docker, &home, &name).await;
     drills_and_refuses(&home, &name).await;
     as_an_existing_cluster(&docker, &home, &name).await;
     killed_up_is_removed_by_down(&docker, &home, &killed).await;

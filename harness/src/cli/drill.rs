@@ -237,6 +237,13 @@ fn on_lab<T>(
 ) -> Vec<T> {
     let mut kept = Vec::new();
     for s in scenarios {
+        // A line as each scenario starts and ends: a lab's drill takes minutes a scenario,
+        // and a CI log shows these where a terminal's bar would not.
+        let start = crate::wall::now();
+        eprintln!(
+            "hadrill: {}: waiting for a healthy cluster, then its steps",
+            s.name
+        );
         let report = match dl.wait_healthy() {
             Ok(()) => {
                 let ledger = dl.ledger_file();
@@ -260,6 +267,12 @@ fn on_lab<T>(
                 format!("the cluster was not healthy before the drill: {why}"),
             ),
         };
+        eprintln!(
+            "hadrill: {}: {} after {:.0} s",
+            s.name,
+            format!("{:?}", report.outcome).to_lowercase(),
+            start.elapsed().as_secs_f64()
+        );
         let stop = is_interrupted(report.error.as_deref());
         kept.push(keep(report));
         if stop {
