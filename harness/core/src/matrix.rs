@@ -23,6 +23,9 @@ pub struct Row {
     pub nodes: Vec<String>,
     /// Each service's judgement.
     pub services: BTreeMap<Service, ServiceResult>,
+    /// Why the row's drill could not run or finish (a lab not healthy before it, a lab
+    /// error), when it could not.
+    pub error: Option<String>,
 }
 
 /// How long each row keeps its fault in force.
@@ -107,6 +110,7 @@ pub fn run_with(
                 fault,
                 nodes,
                 services: report.services,
+                error: report.error,
             }
         })
         .collect()
@@ -122,7 +126,7 @@ pub fn json(rows: &[Row]) -> String {
                 .iter()
                 .map(|(s, v)| (s.as_str().to_owned(), json!({ "verdict": v.verdict.as_str(), "max_gap_s": round3(v.max_gap_s()), "availability": round3(v.availability), "why": v.why })))
                 .collect();
-            json!({ "fault": r.fault, "nodes": r.nodes, "services": services })
+            json!({ "fault": r.fault, "nodes": r.nodes, "services": services, "error": r.error })
         })
         .collect();
     serde_json::to_string_pretty(&json!({ "rows": rows })).expect("json values serialize")
@@ -132,7 +136,8 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// `matrix.md`: one line per row, one column per service.
+/// `matrix.md`: one line per row, one column per service; then why each row that could not
+/// run or finish did not.
 pub fn markdown(rows: &[Row]) -> String {
     let mut out = String::from("| fault | api | ceph | ingress |\n| --- | --- | --- | --- |\n");
     for r in rows {
@@ -149,5 +154,41 @@ pub fn markdown(rows: &[Row]) -> String {
             cell(Service::Ingress)
         );
     }
+    for r in rows {
+        if let Some(e) = &r.error {
+            out += &format!("\n{}: could not finish: {e}\n", r.fault);
+        }
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provisioner::model::Profile;
+
+    #[test]
+    fn a_row_that_could_not_run_says_why() {
+        let model = ClusterModel::seed(Profile::Bare);
+        let why = "the cluster was not healthy before the drill: 33 pgs peering";
+        let rows = run_with(&model, |s| {
+            if s.name == "power-off-node-1-node-3" {
+                crate::report::unknown(s, why.to_owned())
+            } else {
+                drill::run(&mut SimLab::new(Sim::new(model.clone(), 1)), s, None)
+            }
+        });
+        assert_eq!(rows.len(), 9);
+        let failed: Vec<&Row> = rows.iter().filter(|r| r.error.is_some()).collect();
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0].services.is_empty());
+        let md = markdown(&rows);
+        assert!(
+            md.contains(&format!("power-off node-1 node-3: could not finish: {why}")),
+            "{md}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&json(&rows)).unwrap();
+        assert_eq!(v["rows"][7]["error"], why);
+        assert!(v["rows"][0]["error"].is_null());
+    }
 }
