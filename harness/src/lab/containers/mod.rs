@@ -365,22 +365,46 @@ fn node_body(
     }
 }
 
-/// Removes one container or network of lab `lab`; one already gone is fine, and one that
-/// does not carry the lab's label is not the lab's (a name another made first: `up` refuses
-/// to make it, and `down` leaves it).
+/// How long `down` looks for a recorded container that is not there: an `up` killed while
+/// its create request was with dockerd leaves dockerd to finish it after the kill (CI saw one
+/// appear after `down` had found it missing and removed the rest).
+const CREATE_LATE_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A recorded container's labels, waiting up to [`CREATE_LATE_MAX`] for one not there yet;
+/// None if it never appears.
+async fn inspect_late(
+    docker: &Docker,
+    name: &str,
+) -> Result<Option<Option<HashMap<String, String>>>, String> {
+    let start = tokio::time::Instant::now();
+    loop {
+        match docker
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(c) => return Ok(Some(c.config.and_then(|c| c.labels))),
+            Err(e) if not_found(&e) => {
+                if start.elapsed() >= CREATE_LATE_MAX {
+                    return Ok(None);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(format!("{name}: {e}")),
+        }
+    }
+}
+
+/// Removes one container or network of lab `lab`; one already gone is fine (a container
+/// once [`CREATE_LATE_MAX`] has passed), and one that does not carry the lab's label is not
+/// the lab's (a name another made first: `up` refuses to make it, and `down` leaves it).
 pub async fn remove(docker: &Docker, lab: &str, r: &Resource) -> Result<(), String> {
     let ours = |labels: Option<HashMap<String, String>>| {
         labels.is_some_and(|l| l.get(LABEL).is_some_and(|v| v == lab))
     };
     match r {
         Resource::Container { name } => {
-            let labels = match docker
-                .inspect_container(name, None::<InspectContainerOptions>)
-                .await
-            {
-                Ok(c) => c.config.and_then(|c| c.labels),
-                Err(e) if not_found(&e) => return Ok(()),
-                Err(e) => return Err(format!("{name}: {e}")),
+            let Some(labels) = inspect_late(docker, name).await? else {
+                return Ok(());
             };
             if !ours(labels) {
                 return Ok(());
