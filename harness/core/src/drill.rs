@@ -110,6 +110,10 @@ pub fn preflight(lab: &dyn Lab, scenario: &Scenario) -> Result<(), Error> {
     Ok(())
 }
 
+/// The end of an undo mark's label when the drill's clean-up ran it (what was still in force
+/// when the steps ended, failed or were interrupted).
+pub const CLEANUP: &str = "(cleanup)";
+
 /// Runs one scenario on a lab and judges it. Whatever the steps leave in force (because they
 /// ended, failed, or were interrupted) is undone before it returns. A drill that could not
 /// finish judges nothing: it and each of its services are unknown, saying why.
@@ -142,7 +146,7 @@ pub fn run(
     });
     let names = lab.node_names();
     for (kind, node) in ledger.undo_all() {
-        let label = format!("{} {} (cleanup)", kind.key(), names[node.index()]);
+        let label = format!("{} {} {CLEANUP}", kind.key(), names[node.index()]);
         rec.mark(lab.now(), MarkKind::Undo, label);
         let undone = lab.inject(&kind, node);
         if let Err(e) = undone {

@@ -290,9 +290,9 @@ fn interrupted_cleanup(report: &ScenarioReport, checks: &[crate::report::PostChe
         .record
         .marks
         .iter()
-        .filter(|m| m.label.ends_with("(cleanup)"))
+        .filter_map(|m| m.label.strip_suffix(run_drill::CLEANUP))
     {
-        let what = m.label.trim_end_matches("(cleanup)").trim_end();
+        let what = m.trim_end();
         out += &format!("hadrill: interrupted: {what} (undoing a fault in force)\n");
     }
     let failed: Vec<_> = checks.iter().filter(|c| !c.ok).collect();

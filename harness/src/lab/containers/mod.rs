@@ -18,8 +18,8 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig, Mount,
-    MountType, NetworkCreateRequest, NetworkingConfig,
+    ContainerCreateBody, ContainerInspectResponse, EndpointIpamConfig, EndpointSettings,
+    HostConfig, Ipam, IpamConfig, Mount, MountType, NetworkCreateRequest, NetworkingConfig,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, InspectContainerOptions, InspectNetworkOptions, KillContainerOptions,
@@ -370,19 +370,19 @@ fn node_body(
 /// appear after `down` had found it missing and removed the rest).
 const CREATE_LATE_MAX: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A recorded container's labels, waiting up to [`CREATE_LATE_MAX`] for one not there yet;
-/// None if it never appears.
+/// A recorded container, waiting up to [`CREATE_LATE_MAX`] for one not there yet; None if
+/// it never appears.
 async fn inspect_late(
     docker: &Docker,
     name: &str,
-) -> Result<Option<Option<HashMap<String, String>>>, String> {
+) -> Result<Option<ContainerInspectResponse>, String> {
     let start = tokio::time::Instant::now();
     loop {
         match docker
             .inspect_container(name, None::<InspectContainerOptions>)
             .await
         {
-            Ok(c) => return Ok(Some(c.config.and_then(|c| c.labels))),
+            Ok(c) => return Ok(Some(c)),
             Err(e) if not_found(&e) => {
                 if start.elapsed() >= CREATE_LATE_MAX {
                     return Ok(None);
@@ -403,10 +403,10 @@ pub async fn remove(docker: &Docker, lab: &str, r: &Resource) -> Result<(), Stri
     };
     match r {
         Resource::Container { name } => {
-            let Some(labels) = inspect_late(docker, name).await? else {
+            let Some(found) = inspect_late(docker, name).await? else {
                 return Ok(());
             };
-            if !ours(labels) {
+            if !ours(found.config.and_then(|c| c.labels)) {
                 return Ok(());
             }
             let options = RemoveContainerOptions {
