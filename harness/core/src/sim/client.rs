@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use provisioner::model::{NodeId, Profile};
+use provisioner::model::{Machine, NodeId, Profile};
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 
-use super::{net, Error, Sim};
+use super::{net, rng, Error, Sim};
 use crate::record::{Record, Sample, Service, SAMPLES_MAX};
 use crate::scenario::Daemon;
 
@@ -23,19 +24,152 @@ pub(super) enum Event {
     ProbeAgain { sent: Duration, tries: u32 },
 }
 
-/// The client host: whether it probes, its probes' count, and the samples it holds back so
-/// that the record stays in time order.
-#[derive(Default)]
+/// The client host: whether it probes, its probes' count, the samples it holds back so that
+/// the record stays in time order, and its own random streams (its probes' phase and what
+/// the machines add to each answer), so that probing more or less never moves a component's
+/// timings.
 pub(super) struct Client {
-    pub(super) probing: bool,
-    pub(super) n_probe: u64,
-    pub(super) pending: Vec<(Service, Sample)>,
+    probing: bool,
+    n_probe: u64,
+    pending: Vec<(Service, Sample)>,
     /// Send times of probes whose SYNs are being retransmitted: samples from then on wait in
     /// `pending`, so the record stays in time order.
-    pub(super) retrying: Vec<Duration>,
+    retrying: Vec<Duration>,
     /// Answers still on their way from a VIP holder: lost if it stops serving the VIP before
     /// they arrive. Samples from their send time on wait in `pending` too.
-    pub(super) in_flight: Vec<InFlight>,
+    in_flight: Vec<InFlight>,
+    /// The probes' phase ([`rng::CLIENT_PHASE`]).
+    phase: ChaCha8Rng,
+    /// Answer times: what the machines add to each probe's answer, one stream per service
+    /// ([`rng::CLIENT_ANSWERS`]).
+    answers: [ChaCha8Rng; 3],
+}
+
+impl Client {
+    /// Not probing, with the client's streams of `seed`.
+    pub(super) fn new(seed: u64) -> Client {
+        Client {
+            probing: false,
+            n_probe: 0,
+            pending: Vec::new(),
+            retrying: Vec::new(),
+            in_flight: Vec::new(),
+            phase: rng::stream(seed, rng::CLIENT_PHASE),
+            answers: rng::CLIENT_ANSWERS.map(|n| rng::stream(seed, n)),
+        }
+    }
+
+    /// Starts or stops probing every `interval`; when it starts, the first probe's delay:
+    /// within an interval, at a whole millisecond drawn from the phase stream.
+    fn probing(&mut self, on: bool, interval: Duration) -> Option<Duration> {
+        let first = (on && !self.probing).then(|| {
+            let every = interval.as_millis().max(1) as u64;
+            Duration::from_millis(self.phase.random_range(0..every))
+        });
+        self.probing = on;
+        first
+    }
+
+    /// Time an answer takes on the machines beyond what the model counts, drawn for each
+    /// answer from its service's stream: from the machine's measured figures when it has
+    /// them, else `4 × mean × u³` for `u` uniform in [0, 1) around the model's
+    /// `machine.answer_extra_mean`: skewed like real answer times (half take under half the
+    /// mean, none over four times it), from multiplications only, so every platform draws the
+    /// same bits.
+    fn overhead(&mut self, service: Service, m: &Machine) -> Duration {
+        let (from, rng) = match service {
+            Service::Api => (m.api_overhead.as_slice(), &mut self.answers[0]),
+            Service::Ingress => (m.ingress_overhead.as_slice(), &mut self.answers[1]),
+            Service::Ceph => (m.ceph_overhead.as_slice(), &mut self.answers[2]),
+        };
+        if from.is_empty() {
+            let u: f64 = rng.random();
+            return (4 * m.answer_extra_mean).mul_f64(u * u * u);
+        }
+        from[rng.random_range(0..from.len())]
+    }
+
+    /// The sample of a probe sent `at` with the result `r`: a failure at the deadline when it
+    /// failed or came in after it. Held back until [`Client::flush`].
+    fn sample(
+        &mut self,
+        service: Service,
+        at: Duration,
+        r: Result<Duration, &'static str>,
+        timeout: Duration,
+    ) {
+        let sample = match r {
+            Ok(l) if l <= timeout => Sample {
+                at,
+                ok: true,
+                latency: l,
+                cause: "".into(),
+            },
+            Ok(_) => Sample {
+                at,
+                ok: false,
+                latency: timeout,
+                cause: "slower than the probe timeout".into(),
+            },
+            Err(c) => Sample {
+                at,
+                ok: false,
+                latency: timeout,
+                cause: c.into(),
+            },
+        };
+        self.pending.push((service, sample));
+    }
+
+    /// Moves into `rec` the samples sent before the oldest probe still retransmitting or in
+    /// flight, in send order. Such a probe is not recorded if the drill ends first. A full
+    /// record is the limit `SAMPLES_MAX`.
+    fn flush(&mut self, rec: &mut Record, now: Duration) -> Result<(), Error> {
+        let hold = (self.retrying.iter().copied())
+            .chain(self.in_flight.iter().map(|f| f.sample.at))
+            .min()
+            .unwrap_or(Duration::MAX);
+        // Stable: samples sent at the same moment keep their order.
+        self.pending.sort_by_key(|(_, s)| s.at);
+        let ready = self.pending.partition_point(|(_, s)| s.at < hold);
+        for (service, sample) in self.pending.drain(..ready) {
+            if rec.try_push(service, sample).is_err() {
+                return Err(Error::Limit {
+                    name: "SAMPLES_MAX",
+                    max: SAMPLES_MAX as u64,
+                    at: now,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// When the `tries`-th retransmission of the SYNs of the probes sent at `sent` goes, if
+    /// it goes before the probe's timeout (Linux doubles the timeout each time: 1 s, 3 s, 7 s
+    /// after the first SYN); the probe is then held as retrying.
+    fn syn_retry(
+        &mut self,
+        sent: Duration,
+        tries: u32,
+        syn_rto: Duration,
+        timeout: Duration,
+    ) -> Option<Duration> {
+        let at = sent + syn_rto * ((1 << tries.min(16)) - 1);
+        if at >= sent + timeout {
+            return None;
+        }
+        if tries == 1 {
+            self.retrying.push(sent);
+        }
+        Some(at)
+    }
+
+    /// The probes sent at `sent` are answered or given up: no longer retrying.
+    fn retried(&mut self, sent: Duration) {
+        if let Some(k) = self.retrying.iter().position(|&t| t == sent) {
+            self.retrying.swap_remove(k);
+        }
+    }
 }
 
 /// A probe's request whose answer is on its way from the VIP holder `via`. `sample` is what
@@ -69,12 +203,9 @@ impl Sim {
     /// out within an interval, at a whole millisecond drawn from the seed: as on a lab, the
     /// faults do not fall on the probes' ticks.
     pub fn set_probing(&mut self, on: bool) {
-        if on && !self.client.probing {
-            let every = self.model.probes.interval.as_millis().max(1) as u64;
-            let phase = Duration::from_millis(self.rngs.client.random_range(0..every));
+        if let Some(phase) = self.client.probing(on, self.model.probes.interval) {
             self.at(phase, Event::Probe);
         }
-        self.client.probing = on;
     }
 
     /// Answers that arrived by now go to `pending`; so do those whose VIP holder stopped
@@ -127,25 +258,11 @@ impl Sim {
         }
     }
 
-    /// Moves into `rec` the samples sent before the oldest probe still retransmitting or in
-    /// flight, in send order. Such a probe is not recorded if the drill ends first.
+    /// Moves into `rec` the samples that are final (`Client::flush`); a full record stops
+    /// the simulation.
     pub(super) fn flush(&mut self, rec: &mut Record) {
-        let hold = (self.client.retrying.iter().copied())
-            .chain(self.client.in_flight.iter().map(|f| f.sample.at))
-            .min()
-            .unwrap_or(Duration::MAX);
-        // Stable: samples sent at the same moment keep their order.
-        self.client.pending.sort_by_key(|(_, s)| s.at);
-        let ready = self.client.pending.partition_point(|(_, s)| s.at < hold);
-        for (service, sample) in self.client.pending.drain(..ready) {
-            if rec.try_push(service, sample).is_err() {
-                self.stopped.get_or_insert(Error::Limit {
-                    name: "SAMPLES_MAX",
-                    max: SAMPLES_MAX as u64,
-                    at: self.now,
-                });
-                break;
-            }
+        if let Err(e) = self.client.flush(rec, self.now) {
+            self.stopped.get_or_insert(e);
         }
     }
 
@@ -171,17 +288,12 @@ impl Sim {
     }
 
     /// Schedules the `tries`-th retransmission of the SYNs of the probes sent at `sent`, if
-    /// it goes before the probe's timeout (Linux doubles the timeout each time: 1 s, 3 s, 7 s
-    /// after the first SYN).
+    /// it goes before the probe's timeout (`Client::syn_retry`).
     pub(super) fn syn_retry(&mut self, sent: Duration, tries: u32) -> bool {
-        let rto = self.model.machine.syn_rto;
-        let at = sent + rto * ((1 << tries.min(16)) - 1);
-        if at >= sent + self.model.probes.timeout {
+        let (rto, timeout) = (self.model.machine.syn_rto, self.model.probes.timeout);
+        let Some(at) = self.client.syn_retry(sent, tries, rto, timeout) else {
             return false;
-        }
-        if tries == 1 {
-            self.client.retrying.push(sent);
-        }
+        };
         self.at(at - self.now, Event::ProbeAgain { sent, tries });
         true
     }
@@ -197,9 +309,7 @@ impl Sim {
             Err(_) if self.syn_retry(sent, tries + 1) => return,
             Err(c) => self.unanswered(sent, c),
         }
-        if let Some(k) = self.client.retrying.iter().position(|&t| t == sent) {
-            self.client.retrying.swap_remove(k);
-        }
+        self.client.retried(sent);
     }
 
     /// The API and ingress probes sent at `sent` reached the VIP holder `via`.
@@ -267,24 +377,9 @@ impl Sim {
         }
     }
 
-    /// Time an answer takes on the machines beyond what the model counts, drawn for each
-    /// answer from the answer stream: from the machine's measured figures when it has them,
-    /// else `4 × mean × u³` for `u` uniform in [0, 1) around the model's
-    /// `machine.answer_extra_mean`: skewed like real answer times (half take under half the
-    /// mean, none over four times it), from multiplications only, so every platform draws the
-    /// same bits.
+    /// Time an answer takes on the machines beyond what the model counts (`Client::overhead`).
     pub(super) fn overhead(&mut self, service: Service) -> Duration {
-        let m = &self.model.machine;
-        let (from, rng) = match service {
-            Service::Api => (m.api_overhead.as_slice(), &mut self.rngs.answers[0]),
-            Service::Ingress => (m.ingress_overhead.as_slice(), &mut self.rngs.answers[1]),
-            Service::Ceph => (m.ceph_overhead.as_slice(), &mut self.rngs.answers[2]),
-        };
-        if from.is_empty() {
-            let u: f64 = rng.random();
-            return (4 * m.answer_extra_mean).mul_f64(u * u * u);
-        }
-        from[rng.random_range(0..from.len())]
+        self.client.overhead(service, &self.model.machine)
     }
 
     /// The API and ingress probes sent at `sent` got no answer: `cause`.
@@ -299,28 +394,8 @@ impl Sim {
         at: Duration,
         r: Result<Duration, &'static str>,
     ) {
-        let timeout = self.model.probes.timeout;
-        let sample = match r {
-            Ok(l) if l <= timeout => Sample {
-                at,
-                ok: true,
-                latency: l,
-                cause: "".into(),
-            },
-            Ok(_) => Sample {
-                at,
-                ok: false,
-                latency: timeout,
-                cause: "slower than the probe timeout".into(),
-            },
-            Err(c) => Sample {
-                at,
-                ok: false,
-                latency: timeout,
-                cause: c.into(),
-            },
-        };
-        self.client.pending.push((service, sample));
+        self.client
+            .sample(service, at, r, self.model.probes.timeout);
     }
 
     /// One request of the API probe through `x`'s HAProxy, on a new connection: its own

@@ -1,5 +1,7 @@
-//! Machines and faults: power off and on, clean shutdown and reboot, boot, pause and resume,
-//! links, daemons stopped and started, disks; `inject` turns a scenario's fault into these.
+//! Machines and faults: each node's [`Machine`] (power, boot, pause, its links and cuts, its
+//! daemons, its disk), whose methods are the only writers of its state, and the timers a
+//! paused machine holds back ([`Frozen`]). `Sim::inject` turns a scenario's fault into a
+//! machine's change, then tells each component what it did to it.
 
 use std::time::Duration;
 
@@ -15,6 +17,172 @@ pub(super) enum Event {
     Boot(NodeId, u64),
     /// A rebooting node powers on.
     PowerOn(NodeId),
+}
+
+/// One node's machine. Components read it through the wire (`net::Wire`); only its own
+/// methods change it.
+#[derive(Clone, Debug)]
+pub(super) struct Machine {
+    pub(super) powered: bool,
+    /// Services run from this time on (boot finished).
+    pub(super) up_at: Duration,
+    /// Incremented at every power change so stale timers are ignored.
+    pub(super) life: u64,
+    pub(super) link: bool,
+    pub(super) isolated: bool,
+    /// A one-way cut (a firewall dropping IP, not ARP): what is sent to the node is dropped.
+    pub(super) cut_in: bool,
+    /// ... what the node sends is dropped.
+    pub(super) cut_out: bool,
+    /// netem on its egress: the share of packets dropped, and the delay each gets.
+    pub(super) loss: f64,
+    pub(super) delay: Duration,
+    pub(super) stopped: Vec<Daemon>,
+    /// Paused (a suspended VM): nothing runs, no packet flows; its state is kept and its
+    /// timers stand still until it resumes.
+    pub(super) paused_since: Option<Duration>,
+    pub(super) cordoned: bool,
+    pub(super) disk_failed: bool,
+    /// How long a synced write takes on its disk.
+    pub(super) disk_latency: Duration,
+}
+
+impl Machine {
+    /// Powered, booted, every link up, its disk writing in `disk_latency`.
+    pub(super) fn new(disk_latency: Duration) -> Machine {
+        Machine {
+            powered: true,
+            up_at: Duration::ZERO,
+            life: 0,
+            link: true,
+            isolated: false,
+            cut_in: false,
+            cut_out: false,
+            loss: 0.0,
+            delay: Duration::ZERO,
+            stopped: Vec::new(),
+            paused_since: None,
+            cordoned: false,
+            disk_failed: false,
+            disk_latency,
+        }
+    }
+
+    /// From its own raw state alone: powered, not paused, its carrier up, neither
+    /// partitioned nor cut either way (the checker's view, apart from the request paths).
+    pub(super) fn on_wire(&self) -> bool {
+        self.powered
+            && self.paused_since.is_none()
+            && self.link
+            && !self.isolated
+            && !self.cut_in
+            && !self.cut_out
+    }
+
+    /// Powered and done booting at `now` (paused or not).
+    fn booted(&self, now: Duration) -> bool {
+        self.powered && now >= self.up_at
+    }
+
+    /// Power cut: a new life, so the old one's timers are stale.
+    fn power_off(&mut self) {
+        self.powered = false;
+        self.life += 1;
+    }
+
+    /// Powered on at `now`: it boots for `boot`, every daemon enabled again. The new life
+    /// (its boot timer's), or `None` when it was already on.
+    fn power_on(&mut self, now: Duration, boot: Duration) -> Option<u64> {
+        if self.powered {
+            return None;
+        }
+        self.powered = true;
+        self.life += 1;
+        self.up_at = now + boot;
+        self.stopped.clear();
+        Some(self.life)
+    }
+
+    /// Suspended at `now`, if it runs.
+    fn pause(&mut self, now: Duration) {
+        if self.powered && self.paused_since.is_none() {
+            self.paused_since = Some(now);
+        }
+    }
+
+    /// Resumed: whether it was paused.
+    fn resume(&mut self) -> bool {
+        self.paused_since.take().is_some()
+    }
+
+    /// A fault that changes this machine alone: its network (partition, one-way cut, netem,
+    /// their heal; the carrier is [`Machine::carrier`]'s, since keepalived sees it), its
+    /// schedulability, its disk (`healthy`: a sound disk's synced write).
+    fn set(&mut self, kind: &FaultKind, healthy: Duration) {
+        match kind {
+            FaultKind::Isolate => self.isolated = true,
+            FaultKind::Cut(Direction::Inbound) => self.cut_in = true,
+            FaultKind::Cut(Direction::Outbound) => self.cut_out = true,
+            FaultKind::Netem { delay, loss } => {
+                self.delay = *delay;
+                self.loss = *loss;
+            }
+            FaultKind::Heal => {
+                self.isolated = false;
+                self.cut_in = false;
+                self.cut_out = false;
+                self.loss = 0.0;
+                self.delay = Duration::ZERO;
+            }
+            FaultKind::Drain => self.cordoned = true,
+            FaultKind::Uncordon => self.cordoned = false,
+            FaultKind::SlowDisk(p) => {
+                let p = crate::disk::profile(p)
+                    .expect("profiles are checked when the scenario is parsed");
+                self.disk_latency = 2 * p.sync_write;
+            }
+            FaultKind::FailDisk => self.disk_failed = true,
+            FaultKind::RestoreDisk => {
+                self.disk_failed = false;
+                self.disk_latency = healthy;
+            }
+            _ => unreachable!("not a change of the machine alone: {kind:?}"),
+        }
+    }
+
+    /// Its carrier goes up or down (a cable, a link set down).
+    fn carrier(&mut self, up: bool) {
+        self.link = up;
+    }
+
+    /// A daemon stops (once in the list however often it is stopped).
+    fn stop(&mut self, d: Daemon) {
+        if !self.stopped.contains(&d) {
+            self.stopped.push(d);
+        }
+    }
+
+    fn start(&mut self, d: Daemon) {
+        self.stopped.retain(|&s| s != d);
+    }
+}
+
+/// Timers of paused nodes: the event and how long after the pause it was due.
+#[derive(Default)]
+pub(super) struct Frozen(Vec<(NodeId, Duration, super::Event)>);
+
+impl Frozen {
+    /// Holds `ev`, due `left` after `i` paused, until `i` resumes.
+    pub(super) fn freeze(&mut self, i: NodeId, left: Duration, ev: super::Event) {
+        self.0.push((i, left, ev));
+    }
+
+    /// `i`'s timers, each with how long after the resume it is due, in the order they froze.
+    fn thaw(&mut self, i: NodeId) -> Vec<(Duration, super::Event)> {
+        let (mine, rest): (Vec<_>, Vec<_>) = self.0.drain(..).partition(|(n, _, _)| *n == i);
+        self.0 = rest;
+        mine.into_iter().map(|(_, left, ev)| (left, ev)).collect()
+    }
 }
 
 impl Sim {
@@ -44,6 +212,7 @@ impl Sim {
 
     pub(super) fn act(&mut self, kind: &FaultKind, node: NodeId) {
         let k = node.index();
+        let healthy = self.model.ceph.write_latency;
         match kind {
             FaultKind::PowerOff => self.power_off(node, false),
             FaultKind::Shutdown => self.power_off(node, true),
@@ -54,25 +223,21 @@ impl Sim {
             FaultKind::PowerOn => self.power_on(node),
             FaultKind::Pause => self.pause(node),
             FaultKind::Resume => self.resume(node),
-            FaultKind::Isolate => self.nodes[k].isolated = true,
-            FaultKind::Cut(Direction::Inbound) => self.nodes[k].cut_in = true,
-            FaultKind::Cut(Direction::Outbound) => self.nodes[k].cut_out = true,
+            FaultKind::Isolate
+            | FaultKind::Cut(_)
+            | FaultKind::Netem { .. }
+            | FaultKind::Uncordon
+            | FaultKind::SlowDisk(_)
+            | FaultKind::FailDisk
+            | FaultKind::RestoreDisk => self.nodes[k].set(kind, healthy),
             FaultKind::LinkDown => {
-                self.nodes[k].link = false;
+                self.nodes[k].carrier(false);
                 self.keepalived.link_lost(node);
             }
             FaultKind::LinkUp => self.link_up(node),
             FaultKind::Heal => {
-                self.nodes[k].isolated = false;
-                self.nodes[k].cut_in = false;
-                self.nodes[k].cut_out = false;
-                self.nodes[k].loss = 0.0;
-                self.nodes[k].delay = Duration::ZERO;
+                self.nodes[k].set(kind, healthy);
                 self.link_up(node);
-            }
-            FaultKind::Netem { delay, loss } => {
-                self.nodes[k].delay = *delay;
-                self.nodes[k].loss = *loss;
             }
             FaultKind::StopService(d) => self.stop(node, *d, true),
             FaultKind::KillService(d, sig) => self.stop(node, *d, sig.clean()),
@@ -83,20 +248,9 @@ impl Sim {
             }
             FaultKind::ReleaseVip => self.keepalived.track_file(node, None),
             FaultKind::Drain => {
-                self.nodes[k].cordoned = true;
+                self.nodes[k].set(kind, healthy);
                 let (kube, cx) = self.kube();
                 kube.evict(cx.model, cx.wire);
-            }
-            FaultKind::Uncordon => self.nodes[k].cordoned = false,
-            FaultKind::SlowDisk(p) => {
-                let p = crate::disk::profile(p)
-                    .expect("profiles are checked when the scenario is parsed");
-                self.nodes[k].disk_latency = 2 * p.sync_write;
-            }
-            FaultKind::FailDisk => self.nodes[k].disk_failed = true,
-            FaultKind::RestoreDisk => {
-                self.nodes[k].disk_failed = false;
-                self.nodes[k].disk_latency = self.model.ceph.write_latency;
             }
         }
         self.tell_peers(kind, node);
@@ -131,21 +285,16 @@ impl Sim {
 
     /// A suspended VM: its processes stop where they are; for its peers it is silent.
     pub(super) fn pause(&mut self, i: NodeId) {
-        let n = &mut self.nodes[i.index()];
-        if n.powered && n.paused_since.is_none() {
-            n.paused_since = Some(self.now);
-        }
+        self.nodes[i.index()].pause(self.now);
     }
 
     /// Resumed: its guest clock did not advance while paused, so each of its timers fires as
     /// long after the resume as it was due after the pause.
     pub(super) fn resume(&mut self, i: NodeId) {
-        if self.nodes[i.index()].paused_since.take().is_none() {
+        if !self.nodes[i.index()].resume() {
             return;
         }
-        let (mine, rest): (Vec<_>, Vec<_>) = self.frozen.drain(..).partition(|(n, _, _)| *n == i);
-        self.frozen = rest;
-        for (_, left, ev) in mine {
+        for (left, ev) in self.frozen.thaw(i) {
             self.at(left, ev);
         }
     }
@@ -153,11 +302,9 @@ impl Sim {
     pub(super) fn link_up(&mut self, i: NodeId) {
         // keepalived leaves FAULT when its interface comes back, if it runs: not on a node
         // still booting (its boot starts it). A paused node's timer waits for the resume.
-        let now = self.now;
         let n = &mut self.nodes[i.index()];
-        n.link = true;
-        let booted = n.powered && now >= n.up_at;
-        let runs = booted && !n.stopped.contains(&Daemon::Keepalived);
+        n.carrier(true);
+        let runs = n.booted(self.now) && !n.stopped.contains(&Daemon::Keepalived);
         let (keepalived, mut cx) = self.keepalived();
         keepalived.link_back(i, runs, &mut cx);
     }
@@ -165,24 +312,17 @@ impl Sim {
     pub(super) fn power_off(&mut self, i: NodeId, clean: bool) {
         let (keepalived, mut cx) = self.keepalived();
         keepalived.leaving(i, clean, &mut cx);
-        let n = &mut self.nodes[i.index()];
-        n.powered = false;
-        n.life += 1;
+        self.nodes[i.index()].power_off();
         self.keepalived.powered_off(i);
         self.etcd.powered_off(i);
     }
 
     pub(super) fn power_on(&mut self, i: NodeId) {
-        if self.nodes[i.index()].powered {
+        let boot = self.model.machine.boot;
+        let Some(life) = self.nodes[i.index()].power_on(self.now, boot) else {
             return;
-        }
-        let n = &mut self.nodes[i.index()];
-        n.powered = true;
-        n.life += 1;
-        n.up_at = self.now + self.model.machine.boot;
-        n.stopped.clear();
-        let life = n.life;
-        self.at(self.model.machine.boot, Event::Boot(i, life));
+        };
+        self.at(boot, Event::Boot(i, life));
         self.watch_heal();
     }
 
@@ -204,17 +344,14 @@ impl Sim {
             let (keepalived, mut cx) = self.keepalived();
             keepalived.leaving(i, clean, &mut cx);
         }
-        let n = &mut self.nodes[i.index()];
-        if !n.stopped.contains(&d) {
-            n.stopped.push(d);
-        }
+        self.nodes[i.index()].stop(d);
         if d == Daemon::Keepalived {
             self.keepalived.stopped(i, clean);
         }
     }
 
     pub(super) fn start_daemon(&mut self, i: NodeId, d: Daemon) {
-        self.nodes[i.index()].stopped.retain(|&s| s != d);
+        self.nodes[i.index()].start(d);
         if d == Daemon::Keepalived && self.alive(i) && self.model.node(i).proxy {
             let (keepalived, mut cx) = self.keepalived();
             keepalived.started(i, &mut cx);

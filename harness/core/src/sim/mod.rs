@@ -4,7 +4,8 @@
 //! one file per protocol, each with the type that holds its state: `vrrp`
 //! (`Keepalived`), `lb` (HAProxy: `Lb`), `etcd` (`Etcd`), `ceph` (`Ceph`), `kube` (`Kube`),
 //! `net` (the client's `Neighbour` entry; links, partitions and cuts are per node),
-//! `machine` (power, pause, daemons and the faults that drive them: `NodeState`), `client`
+//! `machine` (power, pause, boot, links and cuts, daemons, disk: `Machine`; and the faults
+//! that drive them), `client`
 //! (the probes: `Client`), `check` (the safety properties, from raw state apart from the
 //! request paths: `Checker`) and `live` (liveness after every heal: `Liveness`). [`Sim`]
 //! owns one of each and routes each component's own timers to it (`Event::Vrrp(vrrp::Event)`,
@@ -13,8 +14,11 @@
 //! [`Cx`] (the model, the wire, the queue, the client's neighbour entry) and reads no other
 //! component; what it needs of one comes with the event (the check script's answer, from
 //! HAProxy; a health check's, from the server's daemon and etcd; a lease renewal's, from the
-//! API). The machine (faults, power) and the client (the probes, whose requests cross every
-//! component: VIP, HAProxy, etcd, traefik, Ceph's write path) are still methods of `Sim`.
+//! API). Each node's `Machine` owns its power, pause, links, daemons and disk (its methods are
+//! their only writers) and `Client` its probes' state, their samples and its own streams;
+//! what crosses components stays with `Sim`: a fault (`Sim::inject` changes the machine,
+//! then tells each component what it did) and a probe's request (the VIP, HAProxy, etcd,
+//! traefik, Ceph's write path: `Sim::probe`).
 //! Components follow the real protocols' timing, read from the [`ClusterModel`]: VRRP adverts and the master-down timer
 //! with priority skew, HAProxy health checks (refused vs silent), etcd leader election and
 //! quorum (with pre-vote off, etcd 3.4's default, an isolated member disrupts on heal, and its
@@ -40,7 +44,6 @@ use std::time::Duration;
 use provisioner::model::{ClusterModel, NodeId, Profile};
 
 use crate::record::Record;
-use crate::scenario::Daemon;
 
 /// Most nodes a simulated cluster may have: the model's own limit.
 pub use provisioner::model::NODES_MAX;
@@ -99,43 +102,6 @@ enum Vrrp {
     Fault,
 }
 
-#[derive(Clone, Debug)]
-struct NodeState {
-    powered: bool,
-    /// Services run from this time on (boot finished).
-    up_at: Duration,
-    /// Incremented at every power change so stale timers are ignored.
-    life: u64,
-    link: bool,
-    isolated: bool,
-    /// A one-way cut (a firewall dropping IP, not ARP): what is sent to the node is dropped.
-    cut_in: bool,
-    /// ... what the node sends is dropped.
-    cut_out: bool,
-    loss: f64,
-    delay: Duration,
-    stopped: Vec<Daemon>,
-    /// Paused (a suspended VM): nothing runs, no packet flows; its state is kept and its
-    /// timers stand still until it resumes.
-    paused_since: Option<Duration>,
-    cordoned: bool,
-    disk_failed: bool,
-    disk_latency: Duration,
-}
-
-impl NodeState {
-    /// From its own raw state alone: powered, not paused, its carrier up, neither
-    /// partitioned nor cut either way (the checker's view, apart from the request paths).
-    fn on_wire(&self) -> bool {
-        self.powered
-            && self.paused_since.is_none()
-            && self.link
-            && !self.isolated
-            && !self.cut_in
-            && !self.cut_out
-    }
-}
-
 /// The simulated cluster.
 pub struct Sim {
     model: ClusterModel,
@@ -144,7 +110,8 @@ pub struct Sim {
     queue: Queue,
     /// The limit this simulation reached, if it did: it stops there for good.
     stopped: Option<Error>,
-    nodes: Vec<NodeState>,
+    /// Each node's machine: power, boot, pause, links and cuts, daemons, disk (`machine`).
+    nodes: Vec<machine::Machine>,
     /// The client's neighbour entry for the VIP (`net`).
     neighbour: net::Neighbour,
     /// keepalived on each node: VRRP state, timers, priority (`vrrp`).
@@ -163,8 +130,8 @@ pub struct Sim {
     checker: check::Checker,
     /// A protocol rule switched off on purpose ([`Sim::with_broken`]).
     broken: Option<Broken>,
-    /// Timers of paused nodes: the event and how long after the pause it was due.
-    frozen: Vec<(NodeId, Duration, Event)>,
+    /// Timers of paused nodes (`machine`).
+    frozen: machine::Frozen,
     /// The liveness check's clock and count (`live`).
     liveness: live::Liveness,
 }
@@ -176,22 +143,7 @@ impl Sim {
     pub fn new(model: ClusterModel, seed: u64) -> Sim {
         let n = model.nodes.len();
         assert!((1..=NODES_MAX).contains(&n), "1 to NODES_MAX nodes");
-        let node = NodeState {
-            powered: true,
-            up_at: Duration::ZERO,
-            life: 0,
-            link: true,
-            isolated: false,
-            cut_in: false,
-            cut_out: false,
-            loss: 0.0,
-            delay: Duration::ZERO,
-            stopped: Vec::new(),
-            paused_since: None,
-            cordoned: false,
-            disk_failed: false,
-            disk_latency: model.ceph.write_latency,
-        };
+        let node = machine::Machine::new(model.ceph.write_latency);
         let rngs = Rngs::new(seed);
         let ceph = ceph::Ceph::new(&model, rng::stream(seed, rng::CEPH));
         let lb = lb::Lb::new(n, rng::stream(seed, rng::LB));
@@ -208,10 +160,10 @@ impl Sim {
             etcd: etcd::Etcd::new(etcd_leader, n, rng::stream(seed, rng::ETCD)),
             ceph,
             kube: kube::Kube::new(&model, etcd_leader, rng::stream(seed, rng::KUBE)),
-            client: client::Client::default(),
+            client: client::Client::new(seed),
             checker: check::Checker::default(),
             broken: None,
-            frozen: Vec::new(),
+            frozen: machine::Frozen::default(),
             liveness: live::Liveness::default(),
             model,
         };
@@ -363,7 +315,7 @@ impl Sim {
     fn handle(&mut self, ev: Event) {
         if let Some(i) = Sim::owner(ev) {
             if let Some(since) = self.nodes[i.index()].paused_since {
-                self.frozen.push((i, self.now - since, ev));
+                self.frozen.freeze(i, self.now - since, ev);
                 return;
             }
         }

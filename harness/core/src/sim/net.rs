@@ -8,7 +8,7 @@ use provisioner::model::NodeId;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{NodeState, Sim, Vrrp};
+use super::{machine::Machine, Sim, Vrrp};
 use crate::scenario::Daemon;
 
 /// The client's neighbour (ARP) entry for the VIP.
@@ -26,7 +26,7 @@ pub(super) struct Neighbour {
 /// through it, and so does a component's context ([`super::Cx`]).
 #[derive(Clone, Copy)]
 pub(super) struct Wire<'a> {
-    pub(super) nodes: &'a [NodeState],
+    pub(super) nodes: &'a [Machine],
     pub(super) now: Duration,
 }
 
@@ -69,7 +69,7 @@ impl Wire<'_> {
 }
 
 /// Whether netem on the node's egress drops one packet (a draw only on a lossy link).
-pub(super) fn lost(rng: &mut ChaCha8Rng, node: &NodeState) -> bool {
+pub(super) fn lost(rng: &mut ChaCha8Rng, node: &Machine) -> bool {
     node.loss > 0.0 && rng.random::<f64>() < node.loss
 }
 

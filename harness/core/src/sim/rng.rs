@@ -22,6 +22,12 @@ pub(super) const KUBE: u64 = 6;
 /// proposals, peering, which group a write hits.
 pub(super) const CEPH: u64 = 5;
 
+/// The client's streams, which it owns (`client::Client`): its probes' phase, and what the
+/// machines add to each answer, one per service (API, ingress, Ceph), so that one service's
+/// outcome never moves another's.
+pub(super) const CLIENT_PHASE: u64 = 8;
+pub(super) const CLIENT_ANSWERS: [u64; 3] = [1, 10, 11];
+
 /// Stream `n` of `seed`.
 pub(super) fn stream(seed: u64, n: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -29,16 +35,13 @@ pub(super) fn stream(seed: u64, n: u64) -> ChaCha8Rng {
     rng
 }
 
-/// One generator per component that does not own its own yet (keepalived, HAProxy, etcd, Ceph and Kubernetes do: [`VRRP`], [`LB`], [`ETCD`], [`CEPH`], [`KUBE`]).
+/// The streams no component owns: the network's and the scenario's (keepalived, HAProxy,
+/// etcd, Ceph, Kubernetes and the client own theirs: [`VRRP`], [`LB`], [`ETCD`], [`CEPH`],
+/// [`KUBE`], [`CLIENT_PHASE`], [`CLIENT_ANSWERS`]).
 /// Stream numbers are fixed: renumbering one changes every figure drawn from it.
 pub(super) struct Rngs {
-    /// Answer times: what the machines add to each probe's answer, one stream per service
-    /// (API 1, ingress 10, Ceph 11), so that one service's outcome never moves another's.
-    pub(super) answers: [ChaCha8Rng; 3],
     /// The network: packet loss, neighbour-cache reachable times (7).
     pub(super) net: ChaCha8Rng,
-    /// The client: the probes' phase (8).
-    pub(super) client: ChaCha8Rng,
     /// Which of the probes' packets netem drops on a lossy link (12): apart from VRRP's adverts
     /// on the same link, so probing more or less never moves a takeover.
     pub(super) packets: ChaCha8Rng,
@@ -53,9 +56,7 @@ impl Rngs {
     pub(super) fn new(seed: u64) -> Rngs {
         let stream = |n: u64| stream(seed, n);
         Rngs {
-            answers: [stream(1), stream(10), stream(11)],
             net: stream(7),
-            client: stream(8),
             packets: stream(12),
             ceph_packets: stream(13),
             targets: stream(9),

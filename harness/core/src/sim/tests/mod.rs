@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::record::{Service, AGENT_GRACE};
-use crate::scenario::FaultKind;
+use crate::scenario::{Daemon, FaultKind};
 use provisioner::model::Profile;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
