@@ -22,6 +22,8 @@ pub struct DiskProfile {
     pub bytes_per_sec: u64,
     /// Latency of one synchronous write (fdatasync) on this disk.
     pub sync_write: Duration,
+    /// What the disk is made of: the simulation's disk model (`hadrill bench`).
+    pub mechanics: crate::sim::disk::Mechanics,
 }
 
 #[derive(Deserialize)]
@@ -30,6 +32,7 @@ struct Raw {
     total_iops_sec: u64,
     total_bytes_sec: u64,
     sync_write_ms: f64,
+    model: crate::sim::disk::Mechanics,
 }
 
 fn all() -> &'static BTreeMap<String, DiskProfile> {
@@ -44,6 +47,7 @@ fn all() -> &'static BTreeMap<String, DiskProfile> {
                     iops: r.total_iops_sec,
                     bytes_per_sec: r.total_bytes_sec,
                     sync_write: Duration::from_secs_f64(r.sync_write_ms / 1000.0),
+                    mechanics: r.model,
                 };
                 (name, p)
             })

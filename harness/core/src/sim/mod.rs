@@ -52,6 +52,7 @@ mod ceph;
 mod check;
 mod client;
 mod cx;
+pub mod disk;
 mod etcd;
 mod kube;
 mod lb;
