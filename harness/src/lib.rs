@@ -14,6 +14,7 @@ pub use hadrill_core::{
     compare, disk, drill, explore, fault, matrix, record, report, scenario, shard, sim, verdict,
 };
 
+pub mod bench;
 pub mod cli;
 pub mod image;
 pub mod lab;

@@ -792,3 +792,63 @@ fn a_labs_inventory_prints_as_ansible_and_plans_the_same() {
     assert!(stderr.contains("no such lab"), "{stderr}");
     std::fs::remove_dir_all(root).unwrap();
 }
+
+/// `bench etcd --sim`: the 7200 rpm model fails etcd's bars (exit 1, the verdict on stderr
+/// with the figure); an SSD passes (exit 0); both write bench.json, bench.md and bench.svg.
+#[test]
+fn bench_etcd_on_the_simulation_gives_a_verdict_with_its_reason() {
+    let out = tmp("bench-hdd");
+    let (code, stdout, stderr) =
+        hadrill(&["bench", "etcd", "--sim", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("etcd on this disk: no — WAL fsync p99 "),
+        "{stderr}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).unwrap()).unwrap();
+    assert_eq!(json["kind"], "etcd");
+    assert_eq!(json["disk_profile"], "hdd-7200");
+    assert!(json["measured"].is_null());
+    // One turn of a 7200 rpm platter per synced append: 8.3 ms (60 000 / 7200).
+    let fio = json["predicted"]["fdatasync_p99_ms"].as_f64().unwrap();
+    assert!((8.3..8.5).contains(&fio), "{json}");
+    assert!(out.join("bench.md").exists() && out.join("bench.svg").exists());
+
+    let out = tmp("bench-ssd");
+    let (code, stdout, stderr) = hadrill(&[
+        "bench",
+        "etcd",
+        "--sim",
+        "--disk-profile",
+        "ssd",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("etcd on this disk: yes"), "{stderr}");
+}
+
+/// A bench's bad input is one line and exit 2, with nothing written.
+#[test]
+fn bench_refuses_bad_input_in_one_line() {
+    let out = tmp("bench-bad");
+    for (args, says) in [
+        (
+            vec!["bench", "etcd", "--sim", "--disk-profile", "floppy"],
+            "--disk-profile `floppy`: unknown",
+        ),
+        (vec!["bench", "etcd"], "--sim"),
+        (
+            vec!["bench", "etcd", "--lab", "nope"],
+            "lab `nope`: no such lab",
+        ),
+    ] {
+        let mut args = args.clone();
+        args.extend(["--out", out.to_str().unwrap()]);
+        let (code, _, stderr) = hadrill(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?} wrote {}", out.display());
+    }
+}

@@ -457,6 +457,114 @@ async fn interrupted_and_killed_drills(docker: &Docker, home: &Path, name: &str)
     assert!(out.contains("faults in force: isolate node-3"), "{out}");
 }
 
+/// What a bench may leave on a node: its scratch member's unit and its folder.
+const BENCH_LEFT: &str =
+    "systemctl is-active --quiet hadrill-bench-etcd || test -e /var/lib/etcd/hadrill-bench";
+
+/// `bench etcd --lab` on the lab's node-1, for real: fio, a scratch etcd member, `etcdctl
+/// check perf`, etcd's histograms; figures in bench.json beside the prediction, nothing left
+/// on the node, the cluster's etcd untouched. Then Ctrl-C in the middle.
+async fn bench_etcd(docker: &Docker, home: &Path, name: &str) {
+    let out = home.join("bench");
+    let (code, stdout, err) = run(
+        home,
+        &[
+            "bench",
+            "etcd",
+            "--lab",
+            name,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .await;
+    // The verdict is the host disk's: either, but judged.
+    assert!(code == 0 || code == 1, "bench: {stdout}{err}");
+    assert!(err.contains("node-1: etcdctl check perf --load=s"), "{err}");
+    assert!(err.contains("etcd on this disk: "), "{err}");
+    let b = json(&out.join("bench.json"));
+    assert_eq!(b["kind"], "etcd");
+    assert_eq!(b["disk_profile"], "unthrottled");
+    let m = &b["measured"];
+    for k in [
+        "fdatasync_p50_ms",
+        "fdatasync_p99_ms",
+        "wal_fsync_p99_ms",
+        "backend_commit_p99_ms",
+    ] {
+        let v = m[k].as_f64().unwrap_or(-1.0);
+        assert!(v > 0.0, "{k}: {m}");
+    }
+    // etcdctl's own throughput: the limiter's 150 a second, or fewer on a slow disk.
+    let w = m["check_perf_writes_per_s"].as_f64().unwrap_or(0.0);
+    assert!(w > 10.0 && w < 160.0, "{m}");
+    assert!(
+        m["check_perf"] == "PASS" || m["check_perf"] == "FAIL",
+        "{m}"
+    );
+    // Exit 0 exactly when etcd's bars hold: p99 of fio's fdatasync and of the WAL fsync at
+    // most 10 ms, of the backend commit at most 25 ms, check perf passing.
+    let at_most = |k: &str, bar: f64| m[k].as_f64().is_some_and(|v| v <= bar);
+    let ok = at_most("fdatasync_p99_ms", 10.0)
+        && at_most("wal_fsync_p99_ms", 10.0)
+        && at_most("backend_commit_p99_ms", 25.0)
+        && m["check_perf"] == "PASS";
+    assert_eq!(code == 0, ok, "{b}");
+    assert_ne!(
+        exec(docker, name, "node-1", BENCH_LEFT).await,
+        0,
+        "left on node-1"
+    );
+    let (code, out, _) = run(home, &["validate", "--lab", name]).await;
+    assert_eq!(code, 0, "the cluster's etcd after the bench: {out}");
+    bench_interrupted(docker, home, name).await;
+}
+
+/// Ctrl-C once the bench's scratch member runs: the stage ends, the member and folder go,
+/// exit 130.
+async fn bench_interrupted(docker: &Docker, home: &Path, name: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hadrill"))
+        .env("HADRILL_HOME", home)
+        .args(["bench", "etcd", "--lab", name, "--out"])
+        .arg(home.join("bench-int"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("bench");
+    let running = "systemctl is-active --quiet hadrill-bench-etcd";
+    let mut up = false;
+    for _ in 0..600 {
+        if exec(docker, name, "node-1", running).await == 0 {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if !up {
+        let _ = child.kill();
+    }
+    assert!(up, "the scratch member never ran");
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let done = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("joined")
+        .expect("bench");
+    let said = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(130), "{said}");
+    assert!(
+        said.contains("interrupted; the bench's member and files are removed"),
+        "{said}"
+    );
+    assert_ne!(
+        exec(docker, name, "node-1", BENCH_LEFT).await,
+        0,
+        "left after Ctrl-C"
+    );
+}
+
 /// hadrill killed (SIGKILL) in the middle of `up`: what it recorded, `down` removes.
 async fn killed_up_is_removed_by_down(docker: &Docker, home: &Path, name: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hadrill"))
@@ -524,6 +632,7 @@ async fn three_containers_provisioned_broken_measured_and_removed() {
     );
 
     a_daemon_that_cannot_start_shows_its_journal(&docker, &home, &name).await;
+    bench_etcd(&docker, &home, &name).await;
     drills_and_refuses(&home, &name).await;
     as_an_existing_cluster(&docker, &home, &name).await;
     killed_up_is_removed_by_down(&docker, &home, &killed).await;

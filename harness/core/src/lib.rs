@@ -8,6 +8,7 @@
 //! **Boundary:** this crate depends on no tokio, russh, virt, kube or testcontainers (its
 //! Cargo.toml, and `tests/tests/tidy.rs` reads its dependency graph); the only IO is files.
 
+pub mod bench;
 pub mod compare;
 pub mod disk;
 pub mod drill;

@@ -13,6 +13,7 @@ use provisioner::model::{ClusterModel, Profile};
 
 use crate::lab::state::LabDir;
 
+mod bench;
 mod cluster;
 mod drill;
 mod lab;
@@ -60,6 +61,11 @@ enum Cmd {
     Sim {
         #[command(subcommand)]
         cmd: drill::SimCmd,
+    },
+    /// Benchmarks: a disk's fitness for etcd, measured on a lab and predicted.
+    Bench {
+        #[command(subcommand)]
+        cmd: bench::BenchCmd,
     },
     /// Reports: join the shards of one drill.
     Report {
@@ -191,5 +197,6 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<u8> {
         Cmd::Image { cmd } => cluster::image(&cmd),
         Cmd::Sim { cmd } => drill::sim(&cmd),
         Cmd::Report { cmd } => drill::report(&cmd),
+        Cmd::Bench { cmd } => bench::run(&cmd),
     }
 }

@@ -209,6 +209,11 @@ impl Nodes {
         })
     }
 
+    /// Whether Ctrl-C or SIGTERM came (the flag a drill or a bench checks between steps).
+    pub fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
     /// The node's name.
     pub fn node(&self, id: NodeId) -> &str {
         &self.model.node(id).name
@@ -216,11 +221,14 @@ impl Nodes {
 
     /// Runs a command on a node; Ok(stdout) when it exits 0.
     pub fn ssh(&self, id: NodeId, cmd: &str) -> Result<String, Error> {
+        self.ssh_for(id, cmd, SSH_TIMEOUT)
+    }
+
+    /// Runs a command on a node that may take up to `max` (a benchmark); Ok(stdout) when it
+    /// exits 0.
+    pub fn ssh_for(&self, id: NodeId, cmd: &str, max: Duration) -> Result<String, Error> {
         let t = &self.hosts[self.node(id)];
-        let out = self
-            .rt
-            .block_on(t.run(cmd, b"", SSH_TIMEOUT))
-            .map_err(lab_err)?;
+        let out = self.rt.block_on(t.run(cmd, b"", max)).map_err(lab_err)?;
         if out.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
