@@ -457,6 +457,62 @@ async fn interrupted_and_killed_drills(docker: &Docker, home: &Path, name: &str)
     assert!(out.contains("faults in force: isolate node-3"), "{out}");
 }
 
+/// `bench etcd --inventory` on the lab's nodes as one's own cluster: refused without
+/// --allow-disruption (nothing run, nothing written); with it, node-2 measured and predicted
+/// as the profile given, nothing left on the node or in hadrill's folders.
+async fn bench_own(docker: &Docker, home: &Path, lab: &str) {
+    let inv = home.join("own.yml");
+    let inv = inv.to_str().expect("a UTF-8 path");
+    let out = home.join("bench-own");
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "bench",
+            "etcd",
+            "--inventory",
+            inv,
+            "--node",
+            "node-2",
+            "--out",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        v.push(out.display().to_string());
+        v.extend(extra.iter().map(|s| (*s).to_owned()));
+        v
+    };
+    let refused = args(&[]);
+    let refused: Vec<&str> = refused.iter().map(String::as_str).collect();
+    let (code, _, err) = run(home, &refused).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("pass --allow-disruption"), "{err}");
+    assert!(!out.exists() && !home.join("clusters").exists());
+    let go = args(&["--allow-disruption", "--yes", "--disk-profile", "ssd"]);
+    let go: Vec<&str> = go.iter().map(String::as_str).collect();
+    let (code, stdout, err) = run(home, &go).await;
+    assert!(code == 0 || code == 1, "{stdout}{err}");
+    let b = json(&out.join("bench.json"));
+    assert_eq!(b["disk_profile"], "ssd");
+    let on = b["measured_on"].as_str().unwrap_or("");
+    assert!(
+        on.contains(": node-2: ") && on.contains("predicted as ssd"),
+        "{b}"
+    );
+    assert!(
+        b["measured"]["fdatasync_p99_ms"].as_f64() > Some(0.0),
+        "{b}"
+    );
+    assert!(
+        !home.join("clusters").exists(),
+        "the cluster's claim folder is left"
+    );
+    assert_ne!(
+        exec(docker, lab, "node-2", BENCH_LEFT).await,
+        0,
+        "left on node-2"
+    );
+}
+
 /// What a bench may leave on a node: its scratch member's unit and its folder.
 const BENCH_LEFT: &str =
     "systemctl is-active --quiet hadrill-bench-etcd || test -e /var/lib/etcd/hadrill-bench";
@@ -530,30 +586,33 @@ async fn bench_interrupted(docker: &Docker, home: &Path, name: &str) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("bench");
-    let running = "systemctl is-active --quiet hadrill-bench-etcd";
-    let mut up = false;
-    for _ in 0..600 {
-        if exec(docker, name, "node-1", running).await == 0 {
-            up = true;
-            break;
+    // Its own stage lines say when the scratch member runs (no dockerd call while fio
+    // loads the disk): Ctrl-C at the check perf line, then the rest of what it says.
+    let stderr = child.stderr.take().expect("piped");
+    let pid = child.id().to_string();
+    let said = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut said = String::new();
+        let mut sent = false;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap_or_default();
+            if !sent && line.contains("etcdctl check perf") {
+                sent = Command::new("kill")
+                    .args(["-INT", &pid])
+                    .status()
+                    .is_ok_and(|s| s.success());
+            }
+            said += &line;
+            said.push('\n');
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    if !up {
-        let _ = child.kill();
-    }
-    assert!(up, "the scratch member never ran");
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(sent.success());
-    let done = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .expect("joined")
-        .expect("bench");
-    let said = String::from_utf8_lossy(&done.stderr);
-    assert_eq!(done.status.code(), Some(130), "{said}");
+        (sent, said)
+    })
+    .await
+    .expect("joined");
+    let done = child.wait().expect("bench");
+    let (sent, said) = said;
+    assert!(sent, "no check perf stage, or Ctrl-C not sent: {said}");
+    assert_eq!(done.code(), Some(130), "{said}");
     assert!(
         said.contains("interrupted; the bench's member and files are removed"),
         "{said}"
@@ -635,6 +694,7 @@ async fn three_containers_provisioned_broken_measured_and_removed() {
     bench_etcd(&docker, &home, &name).await;
     drills_and_refuses(&home, &name).await;
     as_an_existing_cluster(&docker, &home, &name).await;
+    bench_own(&docker, &home, &name).await;
     killed_up_is_removed_by_down(&docker, &home, &killed).await;
     interrupted_and_killed_drills(&docker, &home, &name).await;
 

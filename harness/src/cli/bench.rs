@@ -1,7 +1,7 @@
 //! `hadrill bench`: a disk's fitness for etcd, measured on a lab and predicted by the disk
 //! model, side by side, with a verdict.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -11,7 +11,7 @@ use crate::bench as lab_bench;
 use crate::disk;
 use crate::lab::nodes::Nodes;
 use hadrill_core::bench::{self, etcd, EtcdBench};
-use provisioner::model::NodeId;
+use provisioner::model::{ClusterModel, NodeId};
 use provisioner::outdir::OutDir;
 
 /// The benches.
@@ -26,17 +26,33 @@ pub enum BenchCmd {
 #[derive(Debug, Args)]
 pub struct EtcdArgs {
     /// Predict on the simulation's disk model only.
-    #[arg(long, required_unless_present = "lab", conflicts_with = "lab")]
+    #[arg(long, required_unless_present_any = ["lab", "inventory"], conflicts_with_all = ["lab", "inventory"])]
     sim: bool,
     /// Measure on a lab made with `hadrill up` (and provisioned), beside the prediction.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "inventory")]
     lab: Option<String>,
-    /// The node to measure on (default: the lab's first control-plane node).
-    #[arg(long, requires = "lab")]
+    /// Measure on your own cluster (the bare profile's etcd: its binary on the node), over
+    /// SSH; it loads the disk etcd uses for about two minutes, so it needs
+    /// --allow-disruption.
+    #[arg(long)]
+    inventory: Option<PathBuf>,
+    /// Your own cluster: let the bench load the disk of its etcd; you are asked to type the
+    /// cluster's name unless --yes.
+    #[arg(long, requires = "inventory")]
+    allow_disruption: bool,
+    /// With --allow-disruption: no question asked (CI).
+    #[arg(long, requires = "allow_disruption")]
+    yes: bool,
+    /// Your own cluster: where SSH host keys are pinned (default `$HADRILL_HOME/known_hosts`).
+    #[arg(long, requires = "inventory")]
+    known_hosts: Option<PathBuf>,
+    /// The node to measure on (default: the first control-plane node).
+    #[arg(long)]
     node: Option<String>,
-    /// Disk profile predicted (vm-templates/disk-profiles.yaml). Default: `hdd-7200` on the
-    /// simulation; on a lab, `unthrottled` (etcd's data is on the node's system disk, which
-    /// has no caps), and no other.
+    /// Disk profile predicted (vm-templates/disk-profiles.yaml): what your disk is, on your
+    /// own cluster. Default: `hdd-7200` on the simulation and your own cluster; on a lab,
+    /// `unthrottled` (etcd's data is on the node's system disk, which has no caps), and no
+    /// other.
     #[arg(long)]
     disk_profile: Option<String>,
     /// Seed of the prediction.
@@ -77,12 +93,18 @@ fn etcd_bench(a: &EtcdArgs) -> Result<u8> {
             provisioner::text::shown(name)
         );
     }
-    // The lab and its node are checked before anything is written.
-    let on_lab = a
-        .lab
-        .as_deref()
-        .map(|lab| open(lab, a.node.as_deref()))
-        .transpose()?;
+    // The lab or cluster and its node are checked, and a cluster's owner asked, before
+    // anything runs or is written. Your cluster's claim folder goes when the bench ends,
+    // however it ends (declared first: dropped after the nodes, whose claim is in it).
+    let _forget = Forget(a.inventory.as_deref().and_then(|inv| {
+        let inv = provisioner::inventory::load(inv, provisioner::model::Profile::Bare).ok()?;
+        Some(crate::lab::existing::dir(&crate::home(), &inv.model.name))
+    }));
+    let on_lab = match (&a.lab, &a.inventory) {
+        (Some(lab), _) => Some(open(lab, a.node.as_deref())?),
+        (None, Some(inv)) => Some(open_own(a, inv, name)?),
+        (None, None) => None,
+    };
     let predicted = etcd::predict(&profile.mechanics, a.seed);
     let others = disk::names()
         .into_iter()
@@ -119,19 +141,39 @@ fn etcd_bench(a: &EtcdArgs) -> Result<u8> {
     Ok(if verdict.ok { 0 } else { 1 })
 }
 
-/// Runs the bench on the lab's node: where, and the figures; else the exit code (130
+/// Removes your cluster's claim folder when dropped (it holds nothing once a bench ends).
+struct Forget(Option<crate::lab::state::LabDir>);
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            crate::lab::existing::forget_if_clean(dir);
+        }
+    }
+}
+
+/// Where a bench runs: the lab's or cluster's name, its nodes (opened and claimed), the
+/// node, and what its disk is (for the report).
+struct Target {
+    name: String,
+    nodes: Nodes,
+    id: NodeId,
+    disk: String,
+}
+
+/// Runs the bench on the target's node: where, and the figures; else the exit code (130
 /// interrupted, 3 nothing measured), its reason printed.
-fn measure((lab, nodes, id): (String, Nodes, NodeId)) -> Result<(String, etcd::Figures), u8> {
+fn measure(t: Target) -> Result<(String, etcd::Figures), u8> {
+    let Target {
+        name: lab,
+        nodes,
+        id,
+        disk,
+    } = t;
     let who = nodes.node(id).to_owned();
     let say = |s: &str| eprintln!("hadrill: {lab}: {who}: {s}");
     match lab_bench::measure(&nodes, id, &say) {
-        Ok(f) => Ok((
-            format!(
-                "{lab}: {who}: {} (the system disk, {LAB_ETCD_DISK})",
-                lab_bench::DIR
-            ),
-            f,
-        )),
+        Ok(f) => Ok((format!("{lab}: {who}: {} ({disk})", lab_bench::DIR), f)),
         Err(e) if e == lab_bench::INTERRUPTED => {
             eprintln!(
                 "hadrill: {lab}: {who}: interrupted; the bench's member and files are removed"
@@ -147,7 +189,7 @@ fn measure((lab, nodes, id): (String, Nodes, NodeId)) -> Result<(String, etcd::F
 }
 
 /// The lab's nodes, opened (and claimed) for the bench, and the node it runs on.
-fn open(lab: &str, node: Option<&str>) -> Result<(String, Nodes, NodeId)> {
+fn open(lab: &str, node: Option<&str>) -> Result<Target> {
     let (model, dir) = lab_model(lab, None)?;
     let state = dir
         .load()
@@ -156,10 +198,53 @@ fn open(lab: &str, node: Option<&str>) -> Result<(String, Nodes, NodeId)> {
     if state.profile.is_none() {
         bail!("lab `{lab}` is not provisioned (hadrill provision --lab {lab})");
     }
+    let id = etcd_node(&model, node, &format!("lab `{lab}`"))?;
+    let known_hosts = dir.known_hosts();
+    let nodes = Nodes::open(dir, &known_hosts, model, 1, None).map_err(anyhow::Error::msg)?;
+    Ok(Target {
+        name: lab.to_owned(),
+        nodes,
+        id,
+        disk: format!("the system disk, {LAB_ETCD_DISK}"),
+    })
+}
+
+/// Your own cluster's nodes, once its owner agreed (--allow-disruption, and its name typed
+/// or --yes).
+fn open_own(a: &EtcdArgs, inventory: &Path, profile: &str) -> Result<Target> {
+    let model = super::load_inventory(inventory, provisioner::model::Profile::Bare)?;
+    let id = etcd_node(
+        &model,
+        a.node.as_deref(),
+        &format!("cluster `{}`", model.name),
+    )?;
+    let what = format!(
+        "the bench (fio, then 150 etcd puts a second for 60 s, on {}'s etcd disk)",
+        model.node(id).name
+    );
+    super::drill::confirm_disruption(&model, &what, a.allow_disruption, a.yes, "to run it")?;
+    let home = crate::home();
+    let known_hosts = a
+        .known_hosts
+        .clone()
+        .unwrap_or_else(|| home.join("known_hosts"));
+    let name = model.name.clone();
+    let nodes = crate::lab::existing::open_nodes(&home, model, &known_hosts, 1, None)
+        .map_err(anyhow::Error::msg)?;
+    Ok(Target {
+        name,
+        nodes,
+        id,
+        disk: format!("your disk, predicted as {profile}"),
+    })
+}
+
+/// The node to bench: the one named, which must run etcd, else the first that does.
+fn etcd_node(model: &ClusterModel, node: Option<&str>, whose: &str) -> Result<NodeId> {
     let id = match node {
         Some(n) => model.node_by_name(n).with_context(|| {
             format!(
-                "--node {}: lab `{lab}` has no such node",
+                "--node {}: {whose} has no such node",
                 provisioner::text::shown(n)
             )
         })?,
@@ -174,7 +259,5 @@ fn open(lab: &str, node: Option<&str>) -> Result<(String, Nodes, NodeId)> {
             model.node(id).name
         );
     }
-    let known_hosts = dir.known_hosts();
-    let nodes = Nodes::open(dir, &known_hosts, model, 1, None).map_err(anyhow::Error::msg)?;
-    Ok((lab.to_owned(), nodes, id))
+    Ok(id)
 }

@@ -465,19 +465,31 @@ fn confirm(model: &ClusterModel, scenarios: &[Scenario], allow: bool, yes: bool)
         })
     });
     match first {
-        Some(first) => confirm_disruption(model, &first, allow, yes),
+        Some(first) => confirm_disruption(
+            model,
+            &first,
+            allow,
+            yes,
+            "to drill it (or --dry-run to see every command)",
+        ),
         None => Ok(()),
     }
 }
 
 /// `what` goes on only with `--allow-disruption` and the cluster's name typed on stdin (or
 /// `--yes`).
-fn confirm_disruption(model: &ClusterModel, first: &str, allow: bool, yes: bool) -> Result<()> {
+pub(super) fn confirm_disruption(
+    model: &ClusterModel,
+    first: &str,
+    allow: bool,
+    yes: bool,
+    how: &str,
+) -> Result<()> {
     let name = &model.name;
     if !allow {
         bail!(
             "{first} disrupts cluster `{name}`, your own machines: nothing was run; pass \
-             --allow-disruption to drill it (or --dry-run to see every command)"
+             --allow-disruption {how}"
         );
     }
     if yes {
@@ -486,7 +498,7 @@ fn confirm_disruption(model: &ClusterModel, first: &str, allow: bool, yes: bool)
     // A prompt for a person; a pipe (`echo NAME | hadrill …`) is read as it is.
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         eprint!(
-            "hadrill: this drill disrupts cluster `{name}` ({} nodes); type its name to go on: ",
+            "hadrill: {first} disrupts cluster `{name}` ({} nodes); type its name to go on: ",
             model.nodes.len()
         );
     }
@@ -610,6 +622,7 @@ fn matrix_existing(a: &MatrixArgs, inventory: &Path) -> Result<u8> {
                 "the matrix (reboots every node in turn)",
                 a.on.allow_disruption,
                 a.on.yes,
+                "to drill it (or --dry-run to see every command)",
             )?;
         }
         let out = if a.on.dry_run {

@@ -45,6 +45,21 @@ pub fn dir(home: &std::path::Path, name: &str) -> LabDir {
     }
 }
 
+/// The cluster's nodes over SSH, claimed in its folder ([`dir`], made here): a drill's, or a
+/// bench's (`hadrill bench --inventory`).
+pub fn open_nodes(
+    home: &std::path::Path,
+    model: ClusterModel,
+    known_hosts: &std::path::Path,
+    seed: u64,
+    kubeconfig: Option<&std::path::Path>,
+) -> Result<Nodes, String> {
+    crate::lab::state::check_name(&model.name).map_err(|e| format!("the cluster's name: {e}"))?;
+    let lab = dir(home, &model.name);
+    std::fs::create_dir_all(&lab.dir).map_err(|e| format!("{}: {e}", lab.dir.display()))?;
+    Nodes::open(lab, known_hosts, model, seed, kubeconfig)
+}
+
 /// A cluster's folder removed when no fault is left in force (its ledger empty): a drill
 /// that ended clean, or was refused, leaves nothing behind.
 pub fn forget_if_clean(dir: &LabDir) {
@@ -87,11 +102,7 @@ impl ExistingLab {
         revert_after: Duration,
         dry: bool,
     ) -> Result<ExistingLab, String> {
-        crate::lab::state::check_name(&model.name)
-            .map_err(|e| format!("the cluster's name: {e}"))?;
-        let lab = dir(home, &model.name);
-        std::fs::create_dir_all(&lab.dir).map_err(|e| format!("{}: {e}", lab.dir.display()))?;
-        let nodes = Nodes::open(lab, known_hosts, model, seed, kubeconfig)?;
+        let nodes = open_nodes(home, model, known_hosts, seed, kubeconfig)?;
         Ok(ExistingLab {
             nodes,
             revert_after,
