@@ -913,6 +913,41 @@ mod tests {
         );
     }
 
+    /// Three lanes one under the other, 22 px apart, in a picture tall enough for them and
+    /// its time axis (40 px + 22 a lane); a 200 s drill ticked every 30 s: the first of 10,
+    /// 30, 60 … seconds that gives at most 12 ticks (200 / 10 = 20 would be too many).
+    #[test]
+    fn the_svg_stacks_its_lanes_and_ticks_a_long_drill() {
+        let mut s = report().scenarios.remove(0);
+        s.end = Duration::from_secs(200);
+        let (lane, verdict) = (
+            s.lanes[&Service::Api].clone(),
+            s.services[&Service::Api].clone(),
+        );
+        for svc in [Service::Ingress, Service::Ceph] {
+            s.lanes.insert(svc, lane.clone());
+            s.services.insert(svc, verdict.clone());
+        }
+        let svg = svg(&s);
+        assert!(svg.contains(r#"height="106""#), "{svg}");
+        for y in ["20.0", "42.0", "64.0"] {
+            assert!(
+                svg.contains(&format!(r#" y="{y}" width="#)),
+                "lane at {y}: {svg}"
+            );
+        }
+        let ticks: Vec<&str> = svg
+            .split("fill=\"#555\">")
+            .skip(1)
+            .map(|t| t.split('<').next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            ticks,
+            ["0s", "30s", "60s", "90s", "120s", "150s", "180s"],
+            "{svg}"
+        );
+    }
+
     /// A scenario the lab could not finish is a JUnit error with the lab's message, and the
     /// terminal says so; a passed service gets no line of why; only an incomplete drill says
     /// it is incomplete.
@@ -950,5 +985,10 @@ mod tests {
         assert!(!h.contains("<node-1>"));
         assert_eq!(h.matches("http").count(), 1, "only the SVG namespace");
         assert_eq!(h, html(&report()));
+        // Only a drill that stopped early says it is incomplete.
+        assert!(!h.contains("incomplete"), "{h}");
+        let mut r = report();
+        r.complete = false;
+        assert!(html(&r).contains("incomplete: the drill stopped"));
     }
 }
