@@ -214,6 +214,40 @@ fn an_error_names_where_the_value_was_written() {
         e.contains("all.children.kube.hosts.opti.ansible_user"),
         "{e}"
     );
+    // A value read whole, then found wrong when the node is built (a key file that is not
+    // there): named where it was written, a group's block.
+    let text = SEED.replacen(
+        "    proxy:\n      hosts:",
+        "    proxy:\n      vars: {ansible_ssh_private_key_file: /nonexistent/hadrill-key}\n      hosts:",
+        1,
+    );
+    let e = refused(&text);
+    assert!(
+        e.contains("all.children.proxy.vars.ansible_ssh_private_key_file: cannot read the key"),
+        "{e}"
+    );
+    // ... and a host's own.
+    let text = SEED.replacen(
+        "        opti:\n          ansible_host: 192.168.1.11\n",
+        "        opti:\n          ansible_host: 192.168.1.11\n          ansible_ssh_private_key_file: /nonexistent/hadrill-key\n",
+        1,
+    );
+    let e = refused(&text);
+    assert!(
+        e.contains("all.children.kube.hosts.opti.ansible_ssh_private_key_file: cannot read"),
+        "{e}"
+    );
+    // ... and the whole cluster's (`all`'s vars).
+    let text = SEED.replacen(
+        "all:\n  vars:\n",
+        "all:\n  vars:\n    ansible_ssh_private_key_file: /nonexistent/hadrill-key\n",
+        1,
+    );
+    let e = refused(&text);
+    assert!(
+        e.contains("all.vars.ansible_ssh_private_key_file: cannot read"),
+        "{e}"
+    );
 }
 
 /// A variable name is a letter or `_`, then letters, digits and `_` (Ansible's rule): one

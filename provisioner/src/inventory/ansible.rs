@@ -373,7 +373,8 @@ fn resolve(t: &Tree) -> Result<Groups, Field> {
     for &g in post.iter().rev() {
         let d = out.depth.get(g).copied().unwrap_or(1);
         for child in &t.groups[g].children {
-            let c = out.depth.entry(child.clone()).or_insert(d + 1);
+            // The longest path: a child met again through a deeper parent goes deeper.
+            let c = out.depth.entry(child.clone()).or_default();
             *c = (*c).max(d + 1);
             if *c > GROUP_DEPTH_MAX {
                 return Err((
@@ -736,10 +737,9 @@ fn merge(into: &mut HostVars, from: HostVars, field: &str) -> Result<(), Field> 
 /// A host's (or a group's, or `all`'s) variables, each of hadrill's checked against its kind;
 /// the names of the others, which hadrill does not read.
 fn host_vars(field: &str, vars: &Vars) -> Result<(HostVars, Vec<String>), Field> {
-    let mut hv = HostVars {
-        field: field.to_owned(),
-        ..HostVars::default()
-    };
+    // Where the block was written is its caller's to keep (a host's, a group's, `all`'s):
+    // `field` here names each value's error.
+    let mut hv = HostVars::default();
     let mut unused = Vec::new();
     for (k, v) in vars {
         let f = format!("{field}.{k}");
