@@ -843,6 +843,17 @@ fn bench_refuses_bad_input_in_one_line() {
             vec!["bench", "etcd", "--lab", "nope"],
             "lab `nope`: no such lab",
         ),
+        (vec!["bench", "etcd", "--sim", "--node", "node-1"], "--node"),
+        (
+            vec![
+                "bench",
+                "etcd",
+                "--inventory",
+                "/nonexistent/inv.yml",
+                "--allow-disruption",
+            ],
+            "/nonexistent/inv.yml",
+        ),
     ] {
         let mut args = args.clone();
         args.extend(["--out", out.to_str().unwrap()]);

@@ -47,7 +47,7 @@ pub struct EtcdArgs {
     #[arg(long, requires = "inventory")]
     known_hosts: Option<PathBuf>,
     /// The node to measure on (default: the first control-plane node).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sim")]
     node: Option<String>,
     /// Disk profile predicted (vm-templates/disk-profiles.yaml): what your disk is, on your
     /// own cluster. Default: `hdd-7200` on the simulation and your own cluster; on a lab,
