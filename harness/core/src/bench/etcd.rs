@@ -158,7 +158,7 @@ enum Ev {
 }
 
 /// One etcd member on its disk under `check perf`: the raft loop's batch, the backend's
-/// commit and its lock, and what it has answered.
+/// commit and its lock, and what it has recorded.
 struct Member {
     disk: Disk,
     q: BinaryHeap<Reverse<(Duration, Ev)>>,
@@ -173,7 +173,6 @@ struct Member {
     commit: Option<Duration>,
     /// Puts synced while a commit held the lock: answered when it ends.
     blocked: Vec<usize>,
-    answered: usize,
 }
 
 /// When put `k` is sent: the limiter's 150 a second, evenly.
@@ -184,7 +183,6 @@ fn sent(k: usize) -> Duration {
 impl Member {
     fn answer(&mut self, k: usize, t: Duration) {
         self.load.puts[k] = t - sent(k);
-        self.answered += 1;
         self.load.total = t;
     }
 
@@ -216,7 +214,9 @@ impl Member {
                     let end = self.disk.sync(t, &[Write::Random { file: 1, bytes }]);
                     self.q.push(Reverse((end, Ev::Meta)));
                 }
-                if self.answered < n {
+                // The timer runs while anything is left to do: puts to send, to sync, to
+                // apply or to commit (so the load ends whatever the answers do).
+                if self.next < n || self.queued < self.next || self.busy() {
                     self.q.push(Reverse((t + BACKEND_INTERVAL, Ev::Tick)));
                 }
             }
@@ -236,6 +236,11 @@ impl Member {
                 }
             }
         }
+    }
+
+    /// A WAL sync or a commit in progress, or puts synced and not yet committed.
+    fn busy(&self) -> bool {
+        self.wal_busy || self.commit.is_some() || self.dirty > 0 || !self.blocked.is_empty()
     }
 
     /// The raft loop: every put that arrived while the WAL was syncing, as one batch.
@@ -270,7 +275,6 @@ pub fn check_perf(mechanics: &Mechanics, rng: ChaCha8Rng) -> Load {
         dirty: 0,
         commit: None,
         blocked: Vec::new(),
-        answered: 0,
     };
     m.q.push(Reverse((Duration::ZERO, Ev::Put(0))));
     m.q.push(Reverse((BACKEND_INTERVAL, Ev::Tick)));

@@ -171,6 +171,10 @@ fn bench_json_keeps_its_contract() {
         md.contains("| ssd | 8.4 ms | 1.0 ms | 2.0 ms | PASS | yes |"),
         "{md}"
     );
+    assert!(
+        md.contains("| check perf slowest put | – | 100 ms | ≤ 500 ms |"),
+        "{md}"
+    );
     let svg = svg(&b);
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     assert_eq!(
@@ -178,4 +182,58 @@ fn bench_json_keeps_its_contract() {
         3 * 2,
         "p50 dots: 3 figures × 2 series"
     );
+}
+
+/// Milliseconds: one decimal under 10, whole from 10 on (the bars are 10 and 25 ms).
+#[test]
+fn milliseconds_print_one_decimal_under_ten() {
+    assert_eq!(fmt_ms(2.54), "2.5 ms");
+    assert_eq!(fmt_ms(10.0), "10 ms");
+    assert_eq!(fmt_ms(62.4), "62 ms");
+}
+
+/// check perf's throughput rule is etcdctl's `RPS / limit <= 0.9` fails: exactly 135 of 150
+/// a second fails.
+#[test]
+fn check_perf_fails_at_exactly_ninety_percent() {
+    let at = |w: f64| etcd::CheckPerf {
+        writes_per_s: w,
+        slowest: Duration::from_millis(100),
+        stddev: Duration::from_millis(10),
+    };
+    assert!(!at(135.0).pass());
+    assert!(at(135.1).pass());
+}
+
+/// The picture's geometry, worked out by hand: a log scale from 0.1 ms (x 190) to 1 s
+/// (x 700), so 1 ms at 190 + 510 / 4 = 317.5 and 10 ms at 445; three series (measured,
+/// predicted, one other profile) under each of three figures, 16 px a row and a header row
+/// each: 66 + 3 × 4 × 16 = 258 px high; names escaped.
+#[test]
+fn the_bench_picture_places_each_figure_on_the_log_scale() {
+    let b = EtcdBench {
+        disk_profile: "hdd<7200".into(),
+        measured_on: "lab".into(),
+        measured: Some(figures(14.0, 12.0, true)),
+        predicted: figures(14.0, 12.0, true),
+        others: vec![("ssd".into(), figures(1.0, 2.0, true))],
+    };
+    let svg = svg(&b);
+    for want in [
+        r#"height="258""#,
+        // The 1 ms gridline, down to 22 px above the bottom.
+        r#"<line x1="317.5" y1="20" x2="317.5" y2="236.0""#,
+        r#"<text x="4" y="40.0" font-weight="bold">fio fdatasync</text>"#,
+        // fio's 10 ms bar over its header and three rows (30 → 94).
+        r#"<line x1="445.0" y1="30.0" x2="445.0" y2="94.0""#,
+        // The backend commit's 25 ms bar, its header at 158: x = 190 + (log10 25 + 1) / 4 × 510.
+        r#"<line x1="495.7" y1="158.0" x2="495.7" y2="222.0""#,
+        // The first row: fio measured, p50 4.2 ms at 397.0, p99 8.4 ms at 435.3 (its mark 2 px left).
+        r#"<circle cx="397.0" cy="52.0""#,
+        r#"<rect x="433.3" y="48.0""#,
+        "hdd&lt;7200 measured",
+        r##"<text x="4" y="254.0" fill="#555">dot: p50"##,
+    ] {
+        assert!(svg.contains(want), "{want}\n{svg}");
+    }
 }
