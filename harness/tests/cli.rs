@@ -815,6 +815,7 @@ fn bench_etcd_on_the_simulation_gives_a_verdict_with_its_reason() {
     assert!((8.3..8.5).contains(&fio), "{json}");
     assert!(out.join("bench.md").exists() && out.join("bench.svg").exists());
 
+    let hdd = out;
     let out = tmp("bench-ssd");
     let (code, stdout, stderr) = hadrill(&[
         "bench",
@@ -827,6 +828,8 @@ fn bench_etcd_on_the_simulation_gives_a_verdict_with_its_reason() {
     ]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stderr.contains("etcd on this disk: yes"), "{stderr}");
+    std::fs::remove_dir_all(out).unwrap();
+    std::fs::remove_dir_all(hdd).unwrap();
 }
 
 /// A bench's bad input is one line and exit 2, with nothing written.
