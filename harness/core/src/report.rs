@@ -513,7 +513,8 @@ fn failed_post_checks(s: &Summary) -> Vec<String> {
         .collect()
 }
 
-fn esc(s: &str) -> String {
+/// Text made safe for HTML and SVG (text and attribute values).
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

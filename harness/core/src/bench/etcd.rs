@@ -29,8 +29,9 @@ use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
 
-use super::{stream, Percentiles, ETCD_BUCKETS};
+use super::{Percentiles, ETCD_BUCKETS};
 use crate::sim::disk::{Disk, Mechanics, Region, Write};
+use crate::sim::stream;
 
 /// fio's file size in etcd's documented test (22 MiB).
 pub const FIO_SIZE: u64 = 22 * 1024 * 1024;

@@ -8,9 +8,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
+
+use crate::report::esc;
 
 pub mod etcd;
 
@@ -28,13 +28,6 @@ pub const WAL_P99_MAX_MS: f64 = 10.0;
 pub const WAL_P99_OPENSHIFT_MS: f64 = 20.0;
 /// etcd's bar for the backend commit's 99th percentile (under 25 ms).
 pub const COMMIT_P99_MAX_MS: f64 = 25.0;
-
-/// Stream `n` of `seed` (ChaCha8), the bench's own.
-pub(crate) fn stream(seed: u64, n: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(n);
-    rng
-}
 
 /// p50, p99 and max of a latency, in seconds. From samples, nearest rank; from a
 /// histogram, interpolated as Prometheus does, and `max` is the upper bound of the highest
@@ -524,12 +517,6 @@ pub fn svg(b: &EtcdBench) -> String {
     );
     o.push_str("</svg>\n");
     o
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 #[cfg(test)]

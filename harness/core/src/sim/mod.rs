@@ -70,6 +70,8 @@ use queue::Queue;
 pub use queue::{
     Error, EVENTS_MAX, QUEUE_LEN_MAX, SIM_TIME_MAX, STEADY_TIMERS_MAX, TIMERS_PER_FAULT_MAX,
 };
+/// Stream `n` of a seed, as every component's is derived (the bench's models use it too).
+pub(crate) use rng::stream;
 use rng::{any_of, Rngs};
 
 /// A timer of one component, routed to it.

@@ -29,7 +29,7 @@ pub(super) const CLIENT_PHASE: u64 = 8;
 pub(super) const CLIENT_ANSWERS: [u64; 3] = [1, 10, 11];
 
 /// Stream `n` of `seed`.
-pub(super) fn stream(seed: u64, n: u64) -> ChaCha8Rng {
+pub(crate) fn stream(seed: u64, n: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(n);
     rng
