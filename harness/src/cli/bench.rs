@@ -10,6 +10,7 @@ use super::lab_model;
 use crate::bench as lab_bench;
 use crate::disk;
 use crate::lab::nodes::Nodes;
+use crate::lab::state::LabDir;
 use hadrill_core::bench::{self, etcd, EtcdBench};
 use provisioner::model::{ClusterModel, NodeId};
 use provisioner::outdir::OutDir;
@@ -94,12 +95,7 @@ fn etcd_bench(a: &EtcdArgs) -> Result<u8> {
         );
     }
     // The lab or cluster and its node are checked, and a cluster's owner asked, before
-    // anything runs or is written. Your cluster's claim folder goes when the bench ends,
-    // however it ends (declared first: dropped after the nodes, whose claim is in it).
-    let _forget = Forget(a.inventory.as_deref().and_then(|inv| {
-        let inv = provisioner::inventory::load(inv, provisioner::model::Profile::Bare).ok()?;
-        Some(crate::lab::existing::dir(&crate::home(), &inv.model.name))
-    }));
+    // anything runs or is written.
     let on_lab = match (&a.lab, &a.inventory) {
         (Some(lab), _) => Some(open(lab, a.node.as_deref())?),
         (None, Some(inv)) => Some(open_own(a, inv, name)?),
@@ -129,11 +125,12 @@ fn etcd_bench(a: &EtcdArgs) -> Result<u8> {
         others,
     };
     let verdict = b.verdict();
-    print!("{}", bench::markdown(&b));
+    let md = bench::markdown(&b);
+    print!("{md}");
     let mut out = OutDir::open(&a.out)?;
     let written = out
         .write("bench.json", bench::json(&b).as_bytes())
-        .and_then(|()| out.write("bench.md", bench::markdown(&b).as_bytes()))
+        .and_then(|()| out.write("bench.md", md.as_bytes()))
         .and_then(|()| out.write("bench.svg", bench::svg(&b).as_bytes()))
         .and_then(|()| out.finish(None));
     written.context("cannot write the bench's report")?;
@@ -141,24 +138,15 @@ fn etcd_bench(a: &EtcdArgs) -> Result<u8> {
     Ok(if verdict.ok { 0 } else { 1 })
 }
 
-/// Removes your cluster's claim folder when dropped (it holds nothing once a bench ends).
-struct Forget(Option<crate::lab::state::LabDir>);
-
-impl Drop for Forget {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.0 {
-            crate::lab::existing::forget_if_clean(dir);
-        }
-    }
-}
-
 /// Where a bench runs: the lab's or cluster's name, its nodes (opened and claimed), the
-/// node, and what its disk is (for the report).
+/// node, what its disk is (for the report), and your cluster's claim folder, removed once
+/// the nodes are closed.
 struct Target {
     name: String,
     nodes: Nodes,
     id: NodeId,
     disk: String,
+    own: Option<LabDir>,
 }
 
 /// Runs the bench on the target's node: where, and the figures; else the exit code (130
@@ -169,10 +157,17 @@ fn measure(t: Target) -> Result<(String, etcd::Figures), u8> {
         nodes,
         id,
         disk,
+        own,
     } = t;
     let who = nodes.node(id).to_owned();
     let say = |s: &str| eprintln!("hadrill: {lab}: {who}: {s}");
-    match lab_bench::measure(&nodes, id, &say) {
+    let measured = lab_bench::measure(&nodes, id, &say);
+    // The claim is in the folder: closed first, then the folder goes however the bench ended.
+    drop(nodes);
+    if let Some(dir) = &own {
+        crate::lab::existing::forget_if_clean(dir);
+    }
+    match measured {
         Ok(f) => Ok((format!("{lab}: {who}: {} ({disk})", lab_bench::DIR), f)),
         Err(e) if e == lab_bench::INTERRUPTED => {
             eprintln!(
@@ -206,6 +201,7 @@ fn open(lab: &str, node: Option<&str>) -> Result<Target> {
         nodes,
         id,
         disk: format!("the system disk, {LAB_ETCD_DISK}"),
+        own: None,
     })
 }
 
@@ -229,13 +225,18 @@ fn open_own(a: &EtcdArgs, inventory: &Path, profile: &str) -> Result<Target> {
         .clone()
         .unwrap_or_else(|| home.join("known_hosts"));
     let name = model.name.clone();
-    let nodes = crate::lab::existing::open_nodes(&home, model, &known_hosts, 1, None)
-        .map_err(anyhow::Error::msg)?;
+    let own = crate::lab::existing::dir(&home, &name);
+    let nodes =
+        crate::lab::existing::open_nodes(&home, model, &known_hosts, 1, None).map_err(|e| {
+            crate::lab::existing::forget_if_clean(&own);
+            anyhow::Error::msg(e)
+        })?;
     Ok(Target {
         name,
         nodes,
         id,
         disk: format!("your disk, predicted as {profile}"),
+        own: Some(own),
     })
 }
 
